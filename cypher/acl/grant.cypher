@@ -1,0 +1,7 @@
+// Grant read and/or write on a scope. Only the scope's owner may grant.
+MATCH (owner:Principal {id: $actor})-[:OWNS]->(s:Scope {id: $scope})
+MERGE (p:Principal {id: $principal})
+  ON CREATE SET p.kind = $kind, p.name = $name, p.created_at = datetime()
+FOREACH (_ IN CASE WHEN $read THEN [1] ELSE [] END | MERGE (p)-[:CAN_READ]->(s))
+FOREACH (_ IN CASE WHEN $write THEN [1] ELSE [] END | MERGE (p)-[:CAN_WRITE]->(s))
+RETURN s.id AS scope, p.id AS principal

@@ -1,0 +1,33 @@
+// Erasure: delete everything of a user (all versions of its cubes anywhere, its episodes,
+// entities, scope, principal and the audit events that name it). Irreversible by design.
+MATCH (u:Principal {id: $principal})
+OPTIONAL MATCH (u)-[:OWNS]->(own:Scope)
+WHERE own.owner = $principal
+WITH u, collect(own.id) AS own_scopes
+CALL (u, own_scopes) {
+  MATCH (c:MemCube) WHERE c.owner = $user_id OR c.scope IN own_scopes
+  DETACH DELETE c
+  RETURN count(*) AS cubes
+}
+CALL (own_scopes) {
+  MATCH (e:Episode) WHERE e.owner = $user_id OR e.scope IN own_scopes
+  DETACH DELETE e
+  RETURN count(*) AS episodes
+}
+CALL (own_scopes) {
+  MATCH (n:Entity) WHERE n.owner = $user_id OR n.scope IN own_scopes
+  DETACH DELETE n
+  RETURN count(*) AS entities
+}
+CALL (own_scopes) {
+  MATCH (a:AuditEvent) WHERE a.actor = $principal OR a.subject = $principal OR a.scope IN own_scopes
+  DETACH DELETE a
+  RETURN count(*) AS audit_events
+}
+CALL (own_scopes) {
+  MATCH (s:Scope) WHERE s.id IN own_scopes
+  DETACH DELETE s
+  RETURN count(*) AS scopes
+}
+DETACH DELETE u
+RETURN cubes, episodes, entities, audit_events, scopes

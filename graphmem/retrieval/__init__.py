@@ -1,0 +1,13 @@
+"""Hybrid retrieval: vector + BM25 + graph walk, fused, reranked, packed into a token budget."""
+
+from graphmem.retrieval.config import RECIPES, RetrieverConfig, SearchConfig
+from graphmem.retrieval.pipeline import Chunk, HybridRetriever, RetrievalResult
+
+__all__ = [
+    "RECIPES",
+    "Chunk",
+    "HybridRetriever",
+    "RetrievalResult",
+    "RetrieverConfig",
+    "SearchConfig",
+]

@@ -1,0 +1,61 @@
+"""Retrieval is configured by data: a SearchConfig, usually one of the named RECIPES."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+RetrieverName = Literal["vector", "fulltext", "graph_walk"]
+
+
+class RetrieverConfig(BaseModel):
+    enabled: bool = True
+    weight: float = Field(default=1.0, ge=0.0)
+    candidates: int = Field(default=30, ge=1, le=1000)
+
+
+class SearchConfig(BaseModel):
+    """How one search runs. Defaults follow the MemOS paper's best setting (3 chunks of ~512
+    tokens) and reciprocal rank fusion with k=60 (Cormack et al.)."""
+
+    vector: RetrieverConfig = RetrieverConfig(weight=1.0)
+    fulltext: RetrieverConfig = RetrieverConfig(weight=1.0)
+    graph_walk: RetrieverConfig = RetrieverConfig(weight=0.5, candidates=20)
+    fusion: Literal["rrf", "weighted"] = "rrf"
+    rrf_k: int = Field(default=60, ge=1)
+    graph_seed_from_top: int = Field(
+        default=3, ge=0, description="entities of the other retrievers' top hits seed the walk")
+    max_seeds: int = Field(default=8, ge=1)
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="1 = pure relevance; None = MMR off")
+    recency_half_life_days: float | None = Field(default=None, gt=0)
+    recency_weight: float = Field(default=0.1, ge=0.0)
+    priority_weight: float = Field(default=0.05, ge=0.0)
+    include_superseded: bool = False
+    rerank: Literal["none", "cross-encoder"] = "none"
+    rerank_model: str | None = None
+    top_k_chunks: int = Field(default=3, ge=1)
+    chunk_tokens: int = Field(default=512, ge=16)
+
+    def enabled(self) -> list[RetrieverName]:
+        names: list[RetrieverName] = ["vector", "fulltext", "graph_walk"]
+        return [n for n in names if getattr(self, n).enabled]
+
+
+def _only(name: RetrieverName) -> SearchConfig:
+    cfg = SearchConfig()
+    for other in ("vector", "fulltext", "graph_walk"):
+        getattr(cfg, other).enabled = other == name
+    cfg.graph_seed_from_top = 0
+    return cfg
+
+
+RECIPES: dict[str, SearchConfig] = {
+    "hybrid": SearchConfig(),
+    "hybrid_mmr": SearchConfig(mmr_lambda=0.7),
+    "fast": SearchConfig(graph_walk=RetrieverConfig(enabled=False)),
+    "vector": _only("vector"),
+    "bm25": _only("fulltext"),
+    "graph": _only("graph_walk"),
+}

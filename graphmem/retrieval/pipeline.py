@@ -1,0 +1,174 @@
+"""HybridRetriever: runs the enabled retrievers (each a Cypher file), fuses, boosts, optionally
+reranks and diversifies, and packs the result into the token budget.
+
+The graph walk runs last so it can start from the entities of the other retrievers' best hits
+as well as from the entities named in the query.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from graphmem.embeddings import Embedder
+from graphmem.models import SEARCHABLE_STATUSES, SearchHit
+from graphmem.records import cube_from_stored
+from graphmem.retrieval import fusion, lucene
+from graphmem.retrieval.config import RetrieverName, SearchConfig
+from graphmem.retrieval.packing import Chunk, pack
+from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
+from graphmem.store.protocol import Store, StoredCube
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
+
+LABELS = {"vector": "vector", "fulltext": "bm25", "graph_walk": "graph"}
+
+
+@dataclass
+class RetrievalResult:
+    hits: list[SearchHit]
+    chunks: list[Chunk]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    per_retriever: dict[str, list[str]] = field(default_factory=dict)
+
+
+class HybridRetriever:
+    def __init__(self, store: Store, embedder: Embedder) -> None:
+        self._store = store
+        self._embedder = embedder
+        self._cross_encoders: dict[str, CrossEncoder] = {}
+
+    def search(
+        self,
+        actor: str,
+        query: str,
+        config: SearchConfig,
+        *,
+        limit: int,
+        owner: str | None = None,
+        kinds: list[str] | None = None,
+        now: datetime | None = None,
+    ) -> RetrievalResult:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        base: dict[str, Any] = {
+            "owner": owner,
+            "kinds": kinds,
+            "statuses": list(SEARCHABLE_STATUSES),
+            "include_superseded": config.include_superseded,
+            "with_embedding": config.mmr_lambda is not None,
+        }
+        results: dict[str, list[StoredCube]] = {}
+        if config.vector.enabled:
+            embedding = self._embedder.embed([query])[0]
+            timings["embed"] = _ms(t0)
+            results["vector"] = self._run("vector", actor, timings, base, k=config.vector.candidates,
+                                          embedding=embedding,
+                                          candidates=max(config.vector.candidates * 10, 100))
+        terms = lucene.term_query(query)
+        if config.fulltext.enabled and terms:
+            results["fulltext"] = self._run("fulltext", actor, timings, base,
+                                            k=config.fulltext.candidates, terms=terms,
+                                            candidates=config.fulltext.candidates * 10)
+        if config.graph_walk.enabled:
+            seeds = _top_ids(results, config.graph_seed_from_top)
+            if terms or seeds:
+                results["graph_walk"] = self._run(
+                    "graph_walk", actor, timings, base, k=config.graph_walk.candidates,
+                    entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
+                    seed_cube_weight=0.5)
+        t1 = time.perf_counter()
+        ranked = self._rank(results, config, query, now or datetime.now(UTC))
+        timings["rank"] = _ms(t1)
+        by_id = {c.props["id"]: c for rows in results.values() for c in rows}
+        hits = [self._hit(cid, score, results, by_id) for cid, score in ranked]
+        chunks = pack([(h.cube.id, h.cube.text) for h in hits], config.top_k_chunks,
+                      config.chunk_tokens)
+        timings["total"] = _ms(t0)
+        return RetrievalResult(
+            hits=hits[:limit],
+            chunks=chunks,
+            timings_ms=timings,
+            per_retriever={n: [c.props["id"] for c in rows] for n, rows in results.items()},
+        )
+
+    def _run(self, name: RetrieverName, actor: str, timings: dict[str, float],
+             base: dict[str, Any], **params: Any) -> list[StoredCube]:
+        t = time.perf_counter()
+        rows = self._store.retrieve(actor, name, {**base, **params})
+        timings[name] = _ms(t)
+        return rows
+
+    def _rank(self, results: dict[str, list[StoredCube]], config: SearchConfig, query: str,
+              now: datetime) -> list[tuple[str, float]]:
+        weights = {n: getattr(config, n).weight for n in results}
+        if config.fusion == "rrf":
+            fused = fusion.reciprocal_rank_fusion(
+                {n: [c.props["id"] for c in rows] for n, rows in results.items()},
+                weights, config.rrf_k)
+        else:
+            fused = fusion.weighted_score_fusion(
+                {n: {c.props["id"]: c.score or 0.0 for c in rows} for n, rows in results.items()},
+                weights)
+        props = {c.props["id"]: c.props for rows in results.values() for c in rows}
+        for cid in fused:
+            p = props[cid]
+            boost = config.priority_weight * PRIORITY_BONUS.get(p.get("priority", "mid"), 0.0)
+            if config.recency_half_life_days:
+                boost += config.recency_weight * recency_factor(
+                    p.get("created_at"), now, config.recency_half_life_days)
+            fused[cid] *= 1.0 + boost
+        order = sorted(fused, key=lambda c: (-fused[c], c))
+        if config.rerank == "cross-encoder" and config.rerank_model:
+            order = self._cross_rerank(query, order, props, config.rerank_model)
+            fused = {c: 1.0 / (i + 1) for i, c in enumerate(order)}
+        if config.mmr_lambda is not None:
+            vectors = {c.props["id"]: c.embedding for rows in results.values() for c in rows
+                       if c.embedding}
+            order = mmr(order, fused, vectors, config.mmr_lambda, len(order))
+        return [(c, fused[c]) for c in order]
+
+    def _cross_rerank(self, query: str, order: Sequence[str], props: dict[str, Any],
+                      model: str) -> list[str]:
+        """Rerank with a local cross-encoder (a directory; nothing is downloaded)."""
+        encoder = self._cross_encoders.get(model)
+        if encoder is None:
+            from sentence_transformers import CrossEncoder
+
+            encoder = CrossEncoder(model, device="cpu")
+            self._cross_encoders[model] = encoder
+        scores = encoder.predict([(query, props[c]["text"]) for c in order])
+        return [c for _, c in sorted(zip(scores, order, strict=True), key=lambda t: -t[0])]
+
+    def _hit(self, cid: str, score: float, results: dict[str, list[StoredCube]],
+             by_id: dict[str, StoredCube]) -> SearchHit:
+        scores: dict[str, float] = {"fused": score}
+        why: list[str] = []
+        for name, rows in results.items():
+            for rank, row in enumerate(rows, start=1):
+                if row.props["id"] == cid:
+                    scores[name] = row.score or 0.0
+                    detail = f"{LABELS[name]} #{rank} ({row.score or 0.0:.2f})"
+                    if name == "graph_walk" and row.vias:
+                        detail += " via " + ", ".join(row.vias[:2])
+                    why.append(detail)
+                    break
+        return SearchHit(cube=cube_from_stored(by_id[cid]), score=score, scores=scores,
+                         explanation=" + ".join(why))
+
+
+def _top_ids(results: dict[str, list[StoredCube]], n: int) -> list[str]:
+    ids: list[str] = []
+    for rows in results.values():
+        for row in rows[:n]:
+            if row.props["id"] not in ids:
+                ids.append(row.props["id"])
+    return ids
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

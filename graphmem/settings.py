@@ -1,0 +1,85 @@
+"""One typed settings object for the whole process.
+
+Every knob is an env var with the GRAPHMEM_ prefix (e.g. GRAPHMEM_NEO4J_URI), so the same code
+talks to the local server, a Docker container, a cluster or Aura without edits. Nothing reads
+os.environ elsewhere: components receive a Settings instance.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache() -> Path:
+    return Path.home() / ".cache" / "graphmem"
+
+
+def _default_data() -> Path:
+    return Path.home() / ".local" / "share" / "graphmem"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRAPHMEM_", env_file=None, extra="ignore")
+
+    # --- Neo4j connection -------------------------------------------------------------------
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: SecretStr = SecretStr("graphmem-local")
+    neo4j_database: str = "neo4j"
+    neo4j_connect_timeout_s: float = 5.0
+
+    # --- Local Neo4j server (provisioned from Maven Central when there is no Docker) ---------
+    neo4j_version: str = "5.26.30"
+    neo4j_browser_version: str = "5.24.0"
+    neo4j_bolt_port: int = 7687
+    neo4j_http_port: int = 7474
+    neo4j_heap: str = "1g"
+    neo4j_pagecache: str = "512m"
+    cache_dir: Path = Field(default_factory=_default_cache)
+    data_dir: Path = Field(default_factory=_default_data)
+
+    # --- Embeddings ---------------------------------------------------------------------------
+    embedding_model: str = "all-MiniLM-L6-v2"
+    embedding_dim: int = 384
+    embedding_batch_size: int = 64
+    embedding_device: str = "cpu"
+
+    # --- Limits on input (bad input gets a clear error, never a partial write) ----------------
+    max_text_chars: int = 16_000
+    max_batch_items: int = 2_000
+    max_metadata_bytes: int = 32_000
+
+    # --- Extraction -------------------------------------------------------------------------
+    extractor: Literal["auto", "llm", "offline"] = "auto"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_local_model: str | None = None
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 2
+    spacy_model: str = "en_core_web_sm"
+    # Roles whose raw turns are also kept as searchable episode cubes (what extraction misses
+    # stays findable); assistant turns are long and mostly echo the user, so off by default.
+    episode_cube_roles: list[str] = Field(default_factory=lambda: ["user"])
+
+    # --- Retrieval ----------------------------------------------------------------------------
+    top_k: int = 3
+    chunk_tokens: int = 512
+    vector_overfetch: int = 10
+
+    @property
+    def neo4j_home(self) -> Path:
+        """Where the Maven-resolved server jars live (shared across data directories)."""
+        return self.cache_dir / f"neo4j-{self.neo4j_version}"
+
+    @property
+    def neo4j_data_dir(self) -> Path:
+        return self.data_dir / "neo4j"
+
+    @property
+    def browser_url(self) -> str:
+        return f"http://127.0.0.1:{self.neo4j_http_port}/browser/"

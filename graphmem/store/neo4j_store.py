@@ -1,0 +1,480 @@
+"""Neo4jStore: the Store protocol over the official Neo4j driver.
+
+Each public method is one transaction that runs the operation's .cypher file and, in the same
+transaction, its audit event. Driver errors are translated into GraphMem errors here, so no
+layer above ever sees a neo4j exception or a session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import exceptions as neo4j_errors
+from neo4j.time import Date, DateTime
+
+from graphmem.errors import Conflict, PermissionDenied, StoreUnavailable
+from graphmem.settings import Settings
+from graphmem.store.protocol import (
+    AuditSpec,
+    CubeRow,
+    CubeWrite,
+    PurgeCounts,
+    StoredCube,
+    WriteBatch,
+    WriteCheck,
+    WriteOutcome,
+)
+from graphmem.store.queries import Queries, split_statements
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def scope_key(scope: str) -> str:
+    """A single Lucene token per scope, so full-text queries can be narrowed to the actor's
+    scopes inside the index (scope ids themselves split into several tokens)."""
+    return "k" + hashlib.sha256(scope.encode("utf-8")).hexdigest()[:20]
+
+
+def _native(value: Any) -> Any:
+    """Neo4j temporal values → Python datetimes, recursively through lists and maps."""
+    if isinstance(value, DateTime | Date):
+        return value.to_native()
+    if isinstance(value, list):
+        return [_native(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    return value
+
+
+def _stored(record: Any) -> StoredCube:
+    keys = record.keys()
+    previous = record["previous"] if "previous" in keys else []
+    return StoredCube(
+        props=_native(dict(record["cube"])),
+        episode_ids=list(record["episode_ids"]) if "episode_ids" in keys else [],
+        entities=list(record["entities"]) if "entities" in keys else [],
+        access=list(record["access"]) if "access" in keys else [],
+        previous_version=previous[0] if previous else None,
+        score=float(record["score"]) if "score" in keys else None,
+        embedding=list(record["embedding"]) if "embedding" in keys and record["embedding"]
+        else None,
+        vias=list(record["vias"]) if "vias" in keys else [],
+    )
+
+
+class Neo4jStore:
+    def __init__(self, settings: Settings, driver: Driver | None = None) -> None:
+        self._settings = settings
+        self._q = Queries()
+        self._db = settings.neo4j_database
+        self._driver = driver or GraphDatabase.driver(
+            settings.neo4j_uri,
+            auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+            connection_timeout=settings.neo4j_connect_timeout_s,
+            max_transaction_retry_time=settings.neo4j_connect_timeout_s,
+            connection_acquisition_timeout=settings.neo4j_connect_timeout_s * 2,
+            notifications_min_severity="OFF",
+        )
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._driver.close()
+
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except neo4j_errors.ConstraintError as exc:
+            raise Conflict(f"{what}: a concurrent write got there first ({exc.message})") from exc
+        except (
+            neo4j_errors.ServiceUnavailable,
+            neo4j_errors.SessionExpired,
+            neo4j_errors.IncompleteCommit,
+            OSError,
+        ) as exc:
+            raise StoreUnavailable(
+                f"{what}: Neo4j at {self._settings.neo4j_uri} is unavailable ({exc}); "
+                "the transaction was rolled back, nothing was written"
+            ) from exc
+        except neo4j_errors.AuthError as exc:
+            raise StoreUnavailable(
+                f"{what}: Neo4j rejected the credentials for user {self._settings.neo4j_user!r}"
+            ) from exc
+
+    def _write(self, what: str, fn: Callable[[ManagedTransaction], T]) -> T:
+        with self._translated(what), self._driver.session(database=self._db) as session:
+            return session.execute_write(fn)
+
+    def _read(self, what: str, fn: Callable[[ManagedTransaction], T]) -> T:
+        with self._translated(what), self._driver.session(database=self._db) as session:
+            return session.execute_read(fn)
+
+    def _run(self, tx: ManagedTransaction, query: str, /, **params: Any) -> list[Any]:
+        return list(tx.run(self._q[query], **params))
+
+    def _audit_tx(
+        self,
+        tx: ManagedTransaction,
+        actor: str,
+        action: str,
+        *,
+        targets: list[str],
+        scope: str | None = None,
+        subject: str | None = None,
+        result: str = "ok",
+        detail: str | None = None,
+    ) -> None:
+        self._run(
+            tx,
+            "audit/record",
+            actor=actor,
+            action=action,
+            targets=targets,
+            scope=scope,
+            subject=subject,
+            result=result,
+            detail=detail,
+        )
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def apply_schema(self, version: str, dim: int) -> None:
+        """Constraints and indexes are idempotent (IF NOT EXISTS); safe to run at every start."""
+        with self._translated("apply schema"), self._driver.session(database=self._db) as s:
+            for path in self._q.schema_files():
+                for statement in split_statements(path.read_text(encoding="utf-8")):
+                    s.run(statement, dim=dim, version=version).consume()
+            s.run("CALL db.awaitIndexes(60)").consume()
+
+    def ensure_schema(self, dim: int) -> str:
+        """Apply the schema unless the graph already records this exact schema version."""
+        version = self._q.schema_fingerprint()
+        if self.schema_version() != version:
+            log.info("applying schema %s", version)
+            self.apply_schema(version, dim)
+        return version
+
+    def schema_version(self) -> str | None:
+        def fn(tx: ManagedTransaction) -> str | None:
+            rows = self._run(tx, "schema/get_version")
+            return rows[0]["version"] if rows else None
+
+        return self._read("read schema version", fn)
+
+    # --- principals and ACL -------------------------------------------------------------------
+
+    def ensure_principal(
+        self, principal: str, kind: str, name: str, scope: str, scope_kind: str
+    ) -> None:
+        def fn(tx: ManagedTransaction) -> None:
+            self._run(
+                tx,
+                "acl/ensure_principal",
+                principal=principal,
+                kind=kind,
+                name=name,
+                scope=scope,
+                scope_kind=scope_kind,
+                scope_key=scope_key(scope),
+            )
+
+        self._write("ensure principal", fn)
+
+    def _acl_write(self, action: str, query: str, actor: str, params: dict[str, Any], *,
+                   audit_scope: str | None = None, subject: str | None = None) -> bool:
+        def fn(tx: ManagedTransaction) -> bool:
+            ok = bool(self._run(tx, query, actor=actor, **params))
+            self._audit_tx(tx, actor, action, targets=[], scope=audit_scope, subject=subject,
+                           result="ok" if ok else "denied")
+            return ok
+
+        return self._write(action, fn)
+
+    def create_group(self, actor: str, group: str, name: str, scope: str) -> bool:
+        return self._acl_write("create_group", "acl/create_group", actor,
+                               {"group": group, "name": name, "scope": scope,
+                                "scope_key": scope_key(scope)},
+                               audit_scope=scope, subject=group)
+
+    def add_member(self, actor: str, group: str, member: str, kind: str, name: str) -> bool:
+        return self._acl_write("add_member", "acl/add_member", actor,
+                               {"group": group, "member": member, "kind": kind, "name": name},
+                               subject=member)
+
+    def create_shared_scope(self, actor: str, scope: str) -> bool:
+        return self._acl_write("create_scope", "acl/create_shared_scope", actor,
+                               {"scope": scope, "scope_key": scope_key(scope)},
+                               audit_scope=scope)
+
+    def grant(self, actor: str, scope: str, principal: str, kind: str, name: str, *,
+              read: bool, write: bool) -> bool:
+        return self._acl_write("grant", "acl/grant", actor,
+                               {"scope": scope, "principal": principal, "kind": kind,
+                                "name": name, "read": read, "write": write},
+                               audit_scope=scope, subject=principal)
+
+    def revoke(self, actor: str, scope: str, principal: str, *, read: bool,
+               write: bool) -> bool:
+        return self._acl_write("revoke", "acl/revoke", actor,
+                               {"scope": scope, "principal": principal, "read": read,
+                                "write": write},
+                               audit_scope=scope, subject=principal)
+
+    def readable_scopes(self, actor: str) -> list[str]:
+        def fn(tx: ManagedTransaction) -> list[str]:
+            return [r["scope"] for r in self._run(tx, "acl/readable_scopes", actor=actor)]
+
+        return self._read("readable scopes", fn)
+
+    # --- writes -------------------------------------------------------------------------------
+
+    def existing_episode_ids(self, ids: list[str]) -> set[str]:
+        def fn(tx: ManagedTransaction) -> set[str]:
+            rows = tx.run("UNWIND $ids AS id MATCH (e:Episode {id: id}) RETURN e.id AS id",
+                          ids=ids)
+            return {r["id"] for r in rows}
+
+        return self._read("look up episodes", fn)
+
+    def write_batch(self, actor: str, batch: WriteBatch) -> WriteOutcome:
+        """Episodes, entities, cubes, relations and the audit event: one transaction."""
+
+        def fn(tx: ManagedTransaction) -> WriteOutcome:
+            episode_ids: list[str] = []
+            new_ids: list[str] = []
+            if batch.episodes:
+                rows = self._run(tx, "episodes/write", actor=actor, scope=batch.scope,
+                                 rows=[vars(e) for e in batch.episodes])
+                episode_ids = [r["id"] for r in rows]
+                new_ids = [r["id"] for r in rows if r["is_new"]]
+                if len(rows) != len(batch.episodes):
+                    raise PermissionDenied(f"{actor} may not write to scope {batch.scope}")
+            if batch.session_links:
+                self._run(tx, "episodes/link_session",
+                          pairs=[{"prev": a, "next": b} for a, b in batch.session_links])
+            entity_ids: list[str] = []
+            if batch.entities:
+                rows = self._run(tx, "entities/merge", actor=actor, scope=batch.scope,
+                                 rows=[vars(e) for e in batch.entities])
+                entity_ids = [r["id"] for r in rows]
+                if len(rows) != len(batch.entities):
+                    raise PermissionDenied(f"{actor} may not write to scope {batch.scope}")
+            cubes: list[CubeWrite] = []
+            if batch.cubes:
+                rows = self._run(tx, "cubes/create", actor=actor, scope=batch.scope,
+                                 rows=[vars(c) for c in batch.cubes])
+                cubes = [CubeWrite(r["requested_id"], r["id"], r["created"]) for r in rows]
+                if len(rows) != len(batch.cubes):
+                    raise PermissionDenied(f"{actor} may not write to scope {batch.scope}")
+            if batch.relations:
+                self._run(tx, "entities/relate", rows=[vars(r) for r in batch.relations])
+            self._audit_tx(tx, actor, "add", targets=[c.id for c in cubes if c.created],
+                           scope=batch.scope, subject=batch.subject,
+                           detail=f"episodes={len(new_ids)} cubes={len(cubes)}")
+            return WriteOutcome(episode_ids, new_ids, cubes, entity_ids)
+
+        return self._write("add", fn)
+
+    def check_write(self, actor: str, cube_id: str) -> WriteCheck | None:
+        def fn(tx: ManagedTransaction) -> WriteCheck | None:
+            rows = self._run(tx, "cubes/get_for_write", actor=actor, id=cube_id)
+            if not rows:
+                return None
+            r = rows[0]
+            return WriteCheck(r["vid"], r["version"], r["status"], r["scope"], r["text"],
+                              r["owner"], r["can_read"], r["can_write"])
+
+        return self._read("check write access", fn)
+
+    def new_version(self, actor: str, vid: str, *, text: str, embedding: list[float],
+                    content_hash: str, attributes_json: str | None, reason: str) -> int:
+        def fn(tx: ManagedTransaction) -> int:
+            rows = self._run(tx, "cubes/new_version", actor=actor, vid=vid, text=text,
+                             embedding=embedding, content_hash=content_hash,
+                             attributes_json=attributes_json, reason=reason)
+            if not rows:
+                raise Conflict(f"cube version {vid} is no longer current; re-read and retry")
+            self._audit_tx(tx, actor, "update", targets=[rows[0]["id"]],
+                           detail=f"version={rows[0]['version']} reason={reason}")
+            return int(rows[0]["version"])
+
+        return self._write("update", fn)
+
+    def set_status(self, actor: str, vid: str, *, to: str, from_: list[str]) -> bool:
+        def fn(tx: ManagedTransaction) -> bool:
+            rows = self._run(tx, "cubes/set_status", actor=actor, vid=vid, to=to, **{"from": from_})
+            self._audit_tx(tx, actor, f"status:{to}", targets=[vid.rsplit(":v", 1)[0]],
+                           result="ok" if rows else "unchanged")
+            return bool(rows)
+
+        return self._write("change status", fn)
+
+    # --- reads (audited, hence write transactions) --------------------------------------------
+
+    def get_cube(self, actor: str, cube_id: str, version: int | None = None) -> StoredCube | None:
+        def fn(tx: ManagedTransaction) -> StoredCube | None:
+            rows = self._run(tx, "cubes/get", actor=actor, id=cube_id, version=version)
+            self._audit_tx(tx, actor, "get", targets=[cube_id],
+                           result="ok" if rows else "not_found")
+            return _stored(rows[0]) if rows else None
+
+        return self._write("get", fn)
+
+    def list_cubes(self, actor: str, *, owner: str | None, kinds: list[str] | None,
+                   statuses: list[str] | None, limit: int, offset: int) -> list[StoredCube]:
+        def fn(tx: ManagedTransaction) -> list[StoredCube]:
+            rows = self._run(tx, "cubes/list", actor=actor, owner=owner, kinds=kinds,
+                             statuses=statuses, limit=limit, offset=offset)
+            cubes = [_stored(r) for r in rows]
+            self._audit_tx(tx, actor, "list", targets=[c.props["id"] for c in cubes],
+                           subject=owner)
+            return cubes
+
+        return self._write("list", fn)
+
+    def history(self, actor: str, cube_id: str) -> list[StoredCube]:
+        def fn(tx: ManagedTransaction) -> list[StoredCube]:
+            rows = self._run(tx, "cubes/history", actor=actor, id=cube_id)
+            self._audit_tx(tx, actor, "history", targets=[cube_id],
+                           result="ok" if rows else "not_found")
+            return [_stored(r) for r in rows]
+
+        return self._write("history", fn)
+
+    def retrieve(self, actor: str, retriever: str, params: dict[str, Any]) -> list[StoredCube]:
+        """Run one retriever query (search/<retriever>.cypher) in a read transaction.
+
+        The vector index is shared by all users, so ANN results are over-fetched and, when
+        ACL filtering leaves fewer than k, replaced by an exact scan of the readable scopes."""
+
+        def fn(tx: ManagedTransaction) -> list[StoredCube]:
+            rows = self._run(tx, f"search/{retriever}", actor=actor, **params)
+            if retriever == "vector" and len(rows) < params["k"]:
+                rows = self._run(tx, "search/vector_exact", actor=actor, **params)
+            return [_stored(r) for r in rows]
+
+        return self._read(f"search ({retriever})", fn)
+
+    # --- erasure, export, import --------------------------------------------------------------
+
+    def purge_user(self, actor: str, principal: str, user_id: str) -> PurgeCounts:
+        def fn(tx: ManagedTransaction) -> PurgeCounts:
+            rows = self._run(tx, "cubes/purge_user", principal=principal, user_id=user_id)
+            counts = PurgeCounts(0, 0, 0, 0, 0) if not rows else PurgeCounts(
+                rows[0]["cubes"], rows[0]["episodes"], rows[0]["entities"],
+                rows[0]["audit_events"], rows[0]["scopes"])
+            # The erasure itself is audited without naming the erased user.
+            self._audit_tx(tx, actor if actor != principal else "erased-principal", "purge",
+                           targets=[], detail=f"cubes={counts.cubes} episodes={counts.episodes}")
+            return counts
+
+        return self._write("purge", fn)
+
+    def export_user(self, actor: str, user_id: str) -> tuple[list[StoredCube],
+                                                             list[dict[str, Any]]]:
+        def fn(tx: ManagedTransaction) -> tuple[list[StoredCube], list[dict[str, Any]]]:
+            rows = self._run(tx, "cubes/export_user", actor=actor, user_id=user_id)
+            cubes = []
+            for r in rows:
+                stored = _stored(r)
+                emb = stored.props.pop("embedding", None)
+                stored.embedding = list(emb) if emb is not None else None
+                cubes.append(stored)
+            episodes = [_native(dict(r["episode"])) for r in
+                        self._run(tx, "cubes/export_episodes", actor=actor, user_id=user_id)]
+            self._audit_tx(tx, actor, "export", targets=sorted({c.props["id"] for c in cubes}),
+                           subject=user_id)
+            return cubes, episodes
+
+        return self._write("export", fn)
+
+    def import_rows(self, actor: str, scope: str, cubes: list[CubeRow],
+                    episodes: list[dict[str, Any]]) -> int:
+        def fn(tx: ManagedTransaction) -> int:
+            if not self._run(tx, "acl/can_write", actor=actor, scope=scope)[0]["allowed"]:
+                raise PermissionDenied(f"{actor} may not write to scope {scope}")
+            if episodes:
+                got = self._run(tx, "cubes/import_episodes", actor=actor, scope=scope,
+                                rows=episodes)
+                if not got or got[0]["episodes"] != len(episodes):
+                    raise Conflict("the bundle holds episode ids that exist in another scope; "
+                                   "import with new ids (remap_ids=True)")
+            rows = self._run(tx, "cubes/import_versions", actor=actor, scope=scope,
+                             rows=[vars(c) for c in cubes])
+            if len(rows) != len(cubes):
+                raise Conflict("the bundle holds cube versions that exist in another scope; "
+                               "import with new ids (remap_ids=True)")
+            ids = sorted({c.props["id"] for c in cubes})
+            self._run(tx, "cubes/link_versions", ids=ids)
+            created = sum(1 for r in rows if r["is_new"])
+            self._audit_tx(tx, actor, "import", targets=ids, scope=scope,
+                           detail=f"versions_created={created}")
+            return created
+
+        return self._write("import", fn)
+
+    def episode_message_ids(self, actor: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        def fn(tx: ManagedTransaction) -> dict[str, dict[str, Any]]:
+            rows = self._run(tx, "episodes/message_ids", actor=actor, ids=ids)
+            return {r["id"]: _native(dict(r)) for r in rows}
+
+        return self._read("episodes", fn)
+
+    # --- audit and admin ----------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, *, targets: list[str], scope: str | None,
+              subject: str | None, result: str, detail: str | None = None) -> None:
+        def fn(tx: ManagedTransaction) -> None:
+            self._audit_tx(tx, actor, action, targets=targets, scope=scope, subject=subject,
+                           result=result, detail=detail)
+
+        self._write("audit", fn)
+
+    def recent_audit(self, principal: str, limit: int) -> list[dict[str, Any]]:
+        def fn(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            rows = self._run(tx, "audit/recent", principal=principal, limit=limit)
+            return [_native(dict(r["event"])) for r in rows]
+
+        return self._read("audit", fn)
+
+    def stats(self) -> dict[str, int]:
+        def fn(tx: ManagedTransaction) -> dict[str, int]:
+            rows = self._run(tx, "admin/stats")
+            return {k: int(v) for k, v in dict(rows[0]).items()}
+
+        return self._read("stats", fn)
+
+    def wipe(self) -> None:
+        with self._translated("wipe"), self._driver.session(database=self._db) as s:
+            s.run(self._q["admin/wipe"]).consume()
+
+    def read_query(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
+        """Run one named read query file in its own transaction; rows as plain dicts."""
+
+        def fn(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            return [_native(dict(r)) for r in self._run(tx, name, **params)]
+
+        return self._read(name, fn)
+
+    def write_query(self, name: str, /, *, audit: AuditSpec | None = None,
+                    **params: Any) -> list[dict[str, Any]]:
+        """Run one named write query file, and its audit event, in one transaction."""
+
+        def fn(tx: ManagedTransaction) -> list[dict[str, Any]]:
+            rows = [_native(dict(r)) for r in self._run(tx, name, **params)]
+            if audit is not None:
+                targets = audit.targets if audit.targets is not None else [
+                    str(r[audit.target_key]) for r in rows if audit.target_key in r]
+                self._audit_tx(tx, audit.actor, audit.action, targets=targets,
+                               scope=audit.scope, subject=audit.subject,
+                               result=audit.result, detail=audit.detail)
+            return rows
+
+        return self._write(name, fn)

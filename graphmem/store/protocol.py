@@ -1,0 +1,177 @@
+"""The Store protocol and the plain rows that cross it.
+
+Rows are dataclasses, not pydantic models: they are built by trusted code after validation
+at the API edge, and they map one-to-one onto the `$rows` parameters of the Cypher files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass
+class EpisodeRow:
+    id: str
+    owner: str
+    role: str
+    content: str
+    seq: int
+    session_id: str | None = None
+    agent_id: str | None = None
+    msg_id: str | None = None
+    ts: datetime | None = None
+
+
+@dataclass
+class EntityRow:
+    id: str
+    owner: str
+    name: str
+    norm: str
+    type: str
+    aliases: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CubeRow:
+    """A new cube; `props` are the node properties (primitives only), the rest become edges."""
+
+    props: dict[str, Any]
+    labels: list[str]
+    embedding: list[float]
+    episode_ids: list[str] = field(default_factory=list)
+    entity_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RelationRow:
+    source: str
+    relation: str
+    target: str
+    episode_ids: list[str] = field(default_factory=list)
+    extractor: str | None = None
+
+
+@dataclass
+class WriteBatch:
+    """Everything one `add` writes: committed together or not at all."""
+
+    scope: str
+    episodes: list[EpisodeRow] = field(default_factory=list)
+    entities: list[EntityRow] = field(default_factory=list)
+    cubes: list[CubeRow] = field(default_factory=list)
+    relations: list[RelationRow] = field(default_factory=list)
+    session_links: list[tuple[str, str]] = field(default_factory=list)
+    subject: str | None = None
+
+
+@dataclass
+class CubeWrite:
+    requested_id: str
+    id: str
+    created: bool
+
+
+@dataclass
+class WriteOutcome:
+    episode_ids: list[str]
+    new_episode_ids: list[str]
+    cubes: list[CubeWrite]
+    entity_ids: list[str]
+
+
+@dataclass
+class StoredCube:
+    """A cube node as read back: its properties plus the edges that make its provenance."""
+
+    props: dict[str, Any]
+    episode_ids: list[str] = field(default_factory=list)
+    entities: list[str] = field(default_factory=list)
+    access: list[str] = field(default_factory=list)
+    previous_version: int | None = None
+    score: float | None = None
+    embedding: list[float] | None = None
+    vias: list[str] = field(default_factory=list)
+
+
+@dataclass
+class WriteCheck:
+    vid: str
+    version: int
+    status: str
+    scope: str
+    text: str
+    owner: str | None
+    can_read: bool
+    can_write: bool
+
+
+@dataclass
+class PurgeCounts:
+    cubes: int
+    episodes: int
+    entities: int
+    audit_events: int
+    scopes: int
+
+
+@dataclass
+class AuditSpec:
+    """The audit event a generic write records; targets default to the rows' `target_key`."""
+
+    actor: str
+    action: str
+    targets: list[str] | None = None
+    target_key: str = "id"
+    scope: str | None = None
+    subject: str | None = None
+    result: str = "ok"
+    detail: str | None = None
+
+
+class Store(Protocol):
+    """What GraphMem needs from a graph database. Every method names the acting principal
+    and applies the ACL inside its query."""
+
+    def close(self) -> None: ...
+    def apply_schema(self, version: str, dim: int) -> None: ...
+    def ensure_schema(self, dim: int) -> str: ...
+    def schema_version(self) -> str | None: ...
+    def ensure_principal(self, principal: str, kind: str, name: str, scope: str,
+                         scope_kind: str) -> None: ...
+    def create_group(self, actor: str, group: str, name: str, scope: str) -> bool: ...
+    def add_member(self, actor: str, group: str, member: str, kind: str, name: str) -> bool: ...
+    def create_shared_scope(self, actor: str, scope: str) -> bool: ...
+    def grant(self, actor: str, scope: str, principal: str, kind: str, name: str, *,
+              read: bool, write: bool) -> bool: ...
+    def revoke(self, actor: str, scope: str, principal: str, *, read: bool,
+               write: bool) -> bool: ...
+    def readable_scopes(self, actor: str) -> list[str]: ...
+    def existing_episode_ids(self, ids: list[str]) -> set[str]: ...
+    def write_batch(self, actor: str, batch: WriteBatch) -> WriteOutcome: ...
+    def get_cube(self, actor: str, cube_id: str, version: int | None = None) -> StoredCube | None: ...
+    def list_cubes(self, actor: str, *, owner: str | None, kinds: list[str] | None,
+                   statuses: list[str] | None, limit: int, offset: int) -> list[StoredCube]: ...
+    def check_write(self, actor: str, cube_id: str) -> WriteCheck | None: ...
+    def new_version(self, actor: str, vid: str, *, text: str, embedding: list[float],
+                    content_hash: str, attributes_json: str | None, reason: str) -> int: ...
+    def set_status(self, actor: str, vid: str, *, to: str, from_: list[str]) -> bool: ...
+    def history(self, actor: str, cube_id: str) -> list[StoredCube]: ...
+    def retrieve(self, actor: str, retriever: str,
+                 params: dict[str, Any]) -> list[StoredCube]: ...
+    def purge_user(self, actor: str, principal: str, user_id: str) -> PurgeCounts: ...
+    def export_user(self, actor: str, user_id: str) -> tuple[list[StoredCube],
+                                                             list[dict[str, Any]]]: ...
+    def import_rows(self, actor: str, scope: str, cubes: list[CubeRow],
+                    episodes: list[dict[str, Any]]) -> int: ...
+    def episode_message_ids(self, actor: str, ids: list[str]) -> dict[str, dict[str, Any]]: ...
+    def audit(self, actor: str, action: str, *, targets: list[str], scope: str | None,
+              subject: str | None, result: str, detail: str | None = None) -> None: ...
+    def recent_audit(self, principal: str, limit: int) -> list[dict[str, Any]]: ...
+    def stats(self) -> dict[str, int]: ...
+    def wipe(self) -> None: ...
+    def read_query(self, name: str, /, **params: Any) -> list[dict[str, Any]]: ...
+    def write_query(self, name: str, /, *, audit: AuditSpec | None = None,
+                    **params: Any) -> list[dict[str, Any]]: ...
