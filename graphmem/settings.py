@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     top_k: int = 3
     chunk_tokens: int = 512
     vector_overfetch: int = 10
+
+    @model_validator(mode="after")
+    def _uri_follows_bolt_port(self) -> Settings:
+        """Changing only GRAPHMEM_NEO4J_BOLT_PORT should move the connection with the server."""
+        if "neo4j_uri" not in self.model_fields_set and self.neo4j_bolt_port != 7687:
+            self.neo4j_uri = f"bolt://127.0.0.1:{self.neo4j_bolt_port}"
+        return self
 
     @property
     def neo4j_home(self) -> Path:
