@@ -223,6 +223,7 @@ class GraphMem:
             cubes=cubes,
             entities=[e.name for e in batch.entities],
             skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
+            superseded=outcome.superseded,
         )
 
     def remember(

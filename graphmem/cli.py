@@ -153,6 +153,55 @@ def add(
 
 
 @app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="JSON or JSONL conversation file.")],
+    user: UserOpt = "default",
+    fmt: Annotated[str, typer.Option(
+        "--format", help="auto, messages, graphmem, prefeval or locomo.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Messages per write transaction.")] = 200,
+    actor: ActorOpt = None,
+) -> None:
+    """Bulk-ingest conversations (plain message lists, GraphMem sessions, PrefEval or LoCoMo
+    files): one transaction per batch, with a progress bar. Re-running adds nothing new."""
+    import time
+
+    from tqdm import tqdm
+
+    from graphmem.formats import load_sessions
+
+    if fmt not in ("auto", "messages", "graphmem", "prefeval", "locomo"):
+        raise _fail(ValueError(f"unknown --format {fmt!r}"))
+    try:
+        sessions = load_sessions(path, fmt)  # type: ignore[arg-type]
+    except (OSError, KeyError, TypeError, GraphMemError) as exc:
+        raise _fail(exc) from exc
+    total = sum(len(s.messages) for s in sessions)
+    stats = {"episodes": 0, "cubes": 0, "superseded": 0, "duplicates": 0}
+    extractor = "?"
+    started = time.perf_counter()
+    try:
+        with _memory() as mem, tqdm(total=total, unit="msg", desc="ingesting") as bar:
+            for session in sessions:
+                for i in range(0, len(session.messages), batch_size):
+                    part = session.messages[i:i + batch_size]
+                    result = mem.add(part, user_id=session.user_id or user, actor=actor,
+                                     session_id=session.session_id)
+                    extractor = result.extractor
+                    stats["episodes"] += result.episodes_written
+                    stats["cubes"] += len(result.cubes)
+                    stats["superseded"] += len(result.superseded)
+                    stats["duplicates"] += result.skipped_duplicates
+                    bar.update(len(part))
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    elapsed = time.perf_counter() - started
+    console.print(f"{len(sessions)} sessions, {total} messages in {elapsed:.1f}s "
+                  f"({total / max(elapsed, 1e-9):.1f} msg/s), extractor {extractor}: "
+                  f"{stats['episodes']} new episodes, {stats['cubes']} new cubes, "
+                  f"{stats['superseded']} superseded, {stats['duplicates']} duplicates skipped")
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     user: UserOpt = "default",

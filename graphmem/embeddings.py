@@ -71,22 +71,27 @@ class SentenceTransformerEmbedder:
         return self._model
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        found: dict[str, list[float]] = {}
+        missing: list[str] = []
+        for t in dict.fromkeys(texts):
+            vec = self._cache.get(t)
+            if vec is None:
+                missing.append(t)
+            else:
+                found[t] = vec
+                self._cache.move_to_end(t)
         if missing:
             vectors = self._load().encode(
-                list(missing),
+                missing,
                 batch_size=self._settings.embedding_batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
             for text, vec in zip(missing, vectors, strict=True):
-                self._cache[text] = [float(x) for x in vec]
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        out = []
-        for t in texts:
-            vec = self._cache[t]
-            self._cache.move_to_end(t)
-            out.append(vec)
-        return out
+                found[text] = [float(x) for x in vec]
+                if self._cache_size > 0:
+                    self._cache[text] = found[text]
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return [found[t] for t in texts]

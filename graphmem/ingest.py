@@ -125,8 +125,9 @@ def relation_rows(extraction: Extraction, ids: dict[str, str]) -> list[RelationR
 def _memory_props(mem: ExtractedMemory) -> dict[str, Any]:
     props: dict[str, Any] = {"confidence": mem.confidence}
     if mem.kind == "preference":
+        topic = normalise_entity(mem.topic) if mem.topic else None
         props.update(polarity=mem.polarity, category=mem.category, strength=mem.strength,
-                     topic=mem.topic)
+                     topic=topic or None)
     return {k: v for k, v in props.items() if v is not None}
 
 

@@ -25,8 +25,8 @@ def weighted_score_fusion(
         if not scores:
             continue
         lo, hi = min(scores.values()), max(scores.values())
-        span = hi - lo or 1.0
         w = weights.get(name, 1.0)
         for cid, s in scores.items():
-            fused[cid] = fused.get(cid, 0.0) + w * (s - lo) / span
+            norm = (s - lo) / (hi - lo) if hi > lo else 1.0  # a lone or tied list counts fully
+            fused[cid] = fused.get(cid, 0.0) + w * norm
     return fused

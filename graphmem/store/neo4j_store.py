@@ -275,10 +275,23 @@ class Neo4jStore:
                     raise PermissionDenied(f"{actor} may not write to scope {batch.scope}")
             if batch.relations:
                 self._run(tx, "entities/relate", rows=[vars(r) for r in batch.relations])
+            superseded: list[str] = []
+            props_by_id = {row.props["id"]: row.props for row in batch.cubes}
+            created_prefs = [
+                {"id": c.id, "topic": p.get("topic"), "category": p.get("category"),
+                 "polarity": p.get("polarity")}
+                for c in cubes
+                if c.created and (p := props_by_id[c.requested_id]).get("kind") == "preference"
+            ]
+            if created_prefs:
+                rows = self._run(tx, "cubes/supersede", rows=created_prefs,
+                                 batch_ids=[c.id for c in cubes],
+                                 single_valued=list(batch.single_valued_categories))
+                superseded = [r["old"] for r in rows]
             self._audit_tx(tx, actor, "add", targets=[c.id for c in cubes if c.created],
                            scope=batch.scope, subject=batch.subject,
                            detail=f"episodes={len(new_ids)} cubes={len(cubes)}")
-            return WriteOutcome(episode_ids, new_ids, cubes, entity_ids)
+            return WriteOutcome(episode_ids, new_ids, cubes, entity_ids, superseded)
 
         return self._write("add", fn)
 

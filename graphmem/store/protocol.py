@@ -65,6 +65,7 @@ class WriteBatch:
     relations: list[RelationRow] = field(default_factory=list)
     session_links: list[tuple[str, str]] = field(default_factory=list)
     subject: str | None = None
+    single_valued_categories: tuple[str, ...] = ("diet", "budget")
 
 
 @dataclass
@@ -80,6 +81,7 @@ class WriteOutcome:
     new_episode_ids: list[str]
     cubes: list[CubeWrite]
     entity_ids: list[str]
+    superseded: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""Hybrid retrieval on the real Neo4j: each retriever, fusion, ACL inside every query, the
+graph walk reaching memories that share no words with the query, packing, supersession."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from neo4j import Driver
+
+from graphmem.api import GraphMem
+from graphmem.ingest import Origin, cube_row, entity_id, normalise_entity
+from graphmem.models import CubeKind, NewCube
+from graphmem.retrieval import RECIPES, SearchConfig
+from graphmem.retrieval.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from graphmem.retrieval.lucene import term_query
+from graphmem.retrieval.packing import count_tokens, pack
+from graphmem.retrieval.rank import mmr
+from graphmem.store.protocol import EntityRow, RelationRow, WriteBatch
+
+
+def _write(mem: GraphMem, uid: str, items: list[tuple[str, list[str]]],
+           relations: list[tuple[str, str, str]] = ()) -> dict[str, str]:  # type: ignore[assignment]
+    """Cubes with explicit entities (test setup that does not depend on an extractor)."""
+    mem.remember("setup", user_id=uid)
+    origin = Origin(f"user:{uid}", f"scope:private:{uid}", uid, None, None)
+    names = sorted({e for _, ents in items for e in ents})
+    entities = [EntityRow(entity_id(origin.scope, normalise_entity(n)), uid, n,
+                          normalise_entity(n), "other", [n]) for n in names]
+    ids = {e.name: e.id for e in entities}
+    vectors = mem.embedder.embed([t for t, _ in items])
+    rows = [cube_row(NewCube(text=t), origin, v, extractor="test", extractor_version="1",
+                     model=None, entity_ids=[ids[e] for e in ents])
+            for (t, ents), v in zip(items, vectors, strict=True)]
+    rels = [RelationRow(ids[a], r, ids[b]) for a, r, b in relations]
+    out = mem.store.write_batch(origin.actor, WriteBatch(scope=origin.scope, entities=entities,
+                                                         cubes=rows, relations=rels))
+    return {t: c.id for (t, _), c in zip(items, out.cubes, strict=True)}
+
+
+def test_rrf_and_weighted_fusion() -> None:
+    fused = reciprocal_rank_fusion({"a": ["x", "y"], "b": ["y", "z"]}, {"a": 1.0, "b": 1.0}, k=60)
+    assert max(fused, key=fused.__getitem__) == "y"
+    assert fused["x"] == pytest.approx(1 / 61)
+    w = weighted_score_fusion({"a": {"x": 10.0, "y": 0.0}, "b": {"y": 1.0}}, {"a": 2.0, "b": 1.0})
+    assert w["x"] == pytest.approx(2.0) and w["y"] == pytest.approx(1.0)
+
+
+def test_lucene_terms_are_escaped_and_stopwords_dropped() -> None:
+    assert term_query('What do I like? "window" AND (seats) OR -crowds: *') == \
+        "window seats crowds"
+    assert term_query("what is it") == ""
+
+
+def test_mmr_prefers_diverse_results() -> None:
+    order = ["a", "b", "c"]
+    rel = {"a": 1.0, "b": 0.99, "c": 0.5}
+    vecs = {"a": [1.0, 0.0], "b": [1.0, 0.01], "c": [0.0, 1.0]}
+    assert mmr(order, rel, vecs, lam=0.5, limit=2) == ["a", "c"]
+    assert mmr(order, rel, vecs, lam=1.0, limit=2) == ["a", "b"]
+
+
+def test_packing_respects_the_token_budget() -> None:
+    items = [(f"c{i}", "word " * 200) for i in range(10)]
+    chunks = pack(items, top_k_chunks=3, chunk_tokens=512)
+    assert len(chunks) == 3
+    assert all(c.tokens <= 512 for c in chunks)
+    assert chunks[0].cube_ids == ["c0", "c1"]
+    huge = pack([("big", "token " * 5000)], top_k_chunks=3, chunk_tokens=100)
+    assert huge[0].cube_ids == ["big"] and count_tokens(huge[0].text) <= 101
+
+
+def test_each_retriever_finds_its_kind_of_match(mem: GraphMem, uid: str) -> None:
+    ids = _write(mem, uid, [
+        ("I adore the ramen shop near Shinjuku station.", ["Shinjuku"]),
+        ("Paulo is my climbing partner.", ["Paulo"]),
+        ("Paulo moved to Curitiba in spring.", ["Paulo", "Curitiba"]),
+        ("The quarterly report is due Friday.", []),
+    ])
+    bm25 = mem.search("ramen Shinjuku", user_id=uid, recipe="bm25", limit=2)
+    assert bm25[0].cube.id == ids["I adore the ramen shop near Shinjuku station."]
+    vec = mem.search("noodle restaurant in Tokyo", user_id=uid, recipe="vector", limit=1)
+    assert vec[0].cube.id == ids["I adore the ramen shop near Shinjuku station."]
+    graph = mem.search("What about Paulo?", user_id=uid, recipe="graph", limit=5)
+    assert {h.cube.id for h in graph} == {ids["Paulo is my climbing partner."],
+                                          ids["Paulo moved to Curitiba in spring."]}
+    assert "via Paulo" in graph[0].explanation
+
+
+def test_graph_walk_reaches_memories_sharing_no_words_with_the_query(mem: GraphMem,
+                                                                     uid: str) -> None:
+    ids = _write(mem, uid, [
+        ("Lena is my sister.", ["Lena"]),
+        ("She has a golden retriever called Biscuit.", ["Lena", "Biscuit"]),
+        ("Biscuit is scared of thunderstorms.", ["Biscuit"]),
+        ("My car needs new tyres.", []),
+    ], relations=[("Lena", "owns", "Biscuit")])
+    hits = mem.search("Tell me about Lena", user_id=uid, recipe="graph", limit=5)
+    found = {h.cube.id for h in hits}
+    assert ids["Biscuit is scared of thunderstorms."] in found  # two hops, no shared word
+    assert ids["My car needs new tyres."] not in found
+
+
+def test_hybrid_fuses_and_explains(mem: GraphMem, uid: str) -> None:
+    _write(mem, uid, [
+        ("I prefer window seats on long flights.", ["window seats"]),
+        ("I collect vintage cameras.", ["vintage cameras"]),
+        ("My dentist appointment is on Monday.", []),
+    ])
+    result = mem.retrieve("Which seat should I book on my flight?", user_id=uid, limit=2)
+    top = result.hits[0]
+    assert top.cube.text == "I prefer window seats on long flights."
+    assert {"vector", "fulltext", "fused"} <= set(top.scores)
+    assert "vector #1" in top.explanation and "bm25 #1" in top.explanation
+    assert result.chunks and result.chunks[0].cube_ids[0] == top.cube.id
+    assert {"embed", "vector", "fulltext", "total"} <= set(result.timings_ms)
+
+
+@pytest.mark.parametrize("recipe", ["vector", "bm25", "graph", "hybrid"])
+def test_every_retriever_applies_the_acl(mem: GraphMem, recipe: str) -> None:
+    owner, other = f"own{uuid.uuid4().hex[:8]}", f"oth{uuid.uuid4().hex[:8]}"
+    _write(mem, owner, [("Zephyrine keeps the spare key under the blue flowerpot.",
+                         ["Zephyrine"])])
+    _write(mem, other, [("I like tea.", [])])
+    hits = mem.search("Zephyrine spare key flowerpot", user_id=other, recipe=recipe, limit=20)
+    assert all(h.cube.meta.owner == other for h in hits)
+
+
+def test_recipes_are_data() -> None:
+    assert RECIPES["bm25"].enabled() == ["fulltext"]
+    assert RECIPES["hybrid"].enabled() == ["vector", "fulltext", "graph_walk"]
+    custom = SearchConfig(mmr_lambda=0.5, recency_half_life_days=30)
+    assert custom.model_copy(update={"top_k_chunks": 1}).top_k_chunks == 1
+
+
+def test_superseded_preferences_are_left_out_unless_asked(mem: GraphMem, uid: str,
+                                                          driver: Driver) -> None:
+    old = mem.remember("I'm vegetarian.", user_id=uid, kind=CubeKind.PREFERENCE)
+    new = mem.remember("I'm pescatarian now.", user_id=uid, kind=CubeKind.PREFERENCE)
+    driver.execute_query(  # test setup: what extraction-time supersession writes
+        "MATCH (o:MemCube {id: $old, current: true}), (n:MemCube {id: $new, current: true}) "
+        "SET o.superseded_by = n.id MERGE (o)-[:SUPERSEDED_BY]->(n)", old=old.id, new=new.id)
+    default = {h.cube.id for h in mem.search("what do I eat", user_id=uid, limit=5)}
+    assert new.id in default and old.id not in default
+    cfg = RECIPES["hybrid"].model_copy(update={"include_superseded": True})
+    everything = {h.cube.id for h in mem.search("what do I eat", user_id=uid, limit=5,
+                                                config=cfg)}
+    assert {old.id, new.id} <= everything
