@@ -1,0 +1,260 @@
+"""``graphmem eval``: run the personalization benchmarks from the command line.
+
+The lead mounts :data:`app` on the main CLI (``app.add_typer(eval_app, name="eval")``). Heavy
+imports (torch, the embedding model, GraphMem) happen inside the commands so ``--help`` stays
+fast.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+
+from graphmem.eval.prefeval import SETTINGS, Form
+
+if TYPE_CHECKING:
+    from graphmem.eval.baselines import CachedEncoder
+    from graphmem.eval.llm import ChatClient
+    from graphmem.eval.protocol import MemorySystem
+    from graphmem.settings import Settings
+
+app = typer.Typer(
+    help="Personalization benchmarks (PrefEval, PersonaMem) for GraphMem and baselines.",
+    no_args_is_help=True,
+)
+
+DEFAULT_SYSTEMS = "graphmem,bm25,dense,none"
+
+
+def default_prefeval_dir() -> Path | None:
+    """../shared/datasets/prefeval-dev beside the repository, when this is a checkout."""
+    candidate = Path(__file__).resolve().parents[2].parent / "shared/datasets/prefeval-dev"
+    return candidate if candidate.is_dir() else None
+
+
+def _split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str, what: str) -> list[int]:
+    try:
+        return [int(v) for v in _split(value)]
+    except ValueError as exc:
+        raise typer.BadParameter(f"{what} must be comma-separated integers: {value!r}") from exc
+
+
+def _out_dir(out: Path | None, bench: str) -> Path:
+    return out or Path("eval-results") / f"{bench}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+SystemsOpt = Annotated[
+    str,
+    typer.Option(
+        help="Comma-separated systems: graphmem, graphmem-verbatim (both need Neo4j; verbatim "
+        "skips extraction), bm25, dense, none."
+    ),
+]
+OutOpt = Annotated[
+    Path | None,
+    typer.Option(help="Output directory (default: eval-results/<bench>-<time>)."),
+]
+LlmOpt = Annotated[
+    bool,
+    typer.Option(
+        "--llm/--no-llm",
+        help="Also generate and judge with the OpenAI-compatible endpoint from GRAPHMEM_LLM_* "
+        "settings (llm_base_url, llm_model, llm_api_key).",
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+
+
+@app.command()
+def prefeval(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="PrefEval benchmark_dataset directory "
+            "(default: ../shared/datasets/prefeval-dev beside the repository).",
+        ),
+    ] = None,
+    systems: SystemsOpt = DEFAULT_SYSTEMS,
+    settings: Annotated[
+        str, typer.Option(help="Distractor turns between preference and question.")
+    ] = ",".join(map(str, SETTINGS)),
+    forms: Annotated[
+        str, typer.Option(help="Preference forms: explicit, implicit-choice, implicit-persona.")
+    ] = ",".join(f.value for f in Form),
+    topics: Annotated[
+        str | None, typer.Option(help="Comma-separated topics (default: every topic file).")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="At most N items per topic and form.")
+    ] = None,
+    k: Annotated[str, typer.Option(help="Cut-offs for recall@k; the largest is retrieved.")] = (
+        "1,3,5"
+    ),
+    fresh_per_setting: Annotated[
+        bool,
+        typer.Option(
+            "--fresh-per-setting",
+            help="Reset and replay for every setting instead of one incremental replay.",
+        ),
+    ] = False,
+    llm: LlmOpt = False,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Retrieval recall@k / MRR on PrefEval for each system, setting and preference form.
+
+    Writes summary.json, outcomes.jsonl, report.md and a recall-vs-distractors PNG.
+    """
+    from graphmem.eval.prefeval import load_inter_turns, load_items
+    from graphmem.eval.report import write_prefeval_report
+    from graphmem.eval.runner import run_prefeval
+
+    data_dir = data or default_prefeval_dir()
+    if data_dir is None or not data_dir.is_dir():
+        raise typer.BadParameter("PrefEval data not found; pass --data DIR", param_hint="--data")
+    try:
+        chosen_forms = [Form(f) for f in _split(forms)]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--forms") from exc
+    ks = sorted(set(_ints(k, "--k")))
+    setting_list = sorted(set(_ints(settings, "--settings")))
+    items = load_items(data_dir, chosen_forms, _split(topics) if topics else None, limit)
+    graph_settings, built, chat, _ = _build(systems, llm)
+    from graphmem.eval.prefeval_llm import PrefEvalLLM
+
+    try:
+        outcomes = run_prefeval(
+            items,
+            load_inter_turns(data_dir),
+            built,
+            settings=setting_list,
+            k=max(ks),
+            llm=PrefEvalLLM(chat) if chat is not None else None,
+            incremental=not fresh_per_setting,
+            progress=not quiet,
+            run_tag=time.strftime("%Y%m%d%H%M%S"),
+        )
+    finally:
+        _close(built, chat)
+    meta = {
+        "data": str(data_dir),
+        "systems": [s.name for s in built],
+        "settings": setting_list,
+        "forms": [f.value for f in chosen_forms],
+        "topics": sorted({i.topic for i in items}),
+        "limit": limit,
+        "items": len(items),
+        "incremental": not fresh_per_setting,
+        "llm": chat.config.model if chat is not None else None,
+        "embedding_device": graph_settings.embedding_device,
+    }
+    paths = write_prefeval_report(outcomes, _out_dir(out, "prefeval"), ks, meta)
+    console = Console()
+    console.print(Markdown(paths["markdown"].read_text()))
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command()
+def personamem(
+    questions: Annotated[Path, typer.Option(help="PersonaMem questions CSV.", exists=True)],
+    contexts: Annotated[Path, typer.Option(help="PersonaMem shared contexts JSONL.", exists=True)],
+    systems: SystemsOpt = DEFAULT_SYSTEMS,
+    k: Annotated[int, typer.Option(min=1, help="Memories retrieved per question.")] = 5,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N questions.")] = None,
+    llm: LlmOpt = False,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Multiple-choice accuracy on PersonaMem, per question type.
+
+    Without --llm the answer is picked by the retrieval chooser (see graphmem.eval.personamem);
+    with --llm a chat model answers with the retrieved memories in its prompt.
+    """
+    from graphmem.eval.personamem import (
+        Chooser,
+        LLMChooser,
+        RetrievalChooser,
+        load_contexts,
+        load_questions,
+    )
+    from graphmem.eval.report import write_personamem_report
+    from graphmem.eval.runner import run_personamem
+
+    qs = load_questions(questions)[:limit] if limit else load_questions(questions)
+    ctx = load_contexts(contexts, {q.shared_context_id for q in qs})
+    _, built, chat, encoder = _build(systems, llm)
+    chooser: Chooser = LLMChooser(chat) if chat is not None else RetrievalChooser(encoder())
+    try:
+        outcomes = run_personamem(qs, ctx, built, chooser, k=k, progress=not quiet)
+    finally:
+        _close(built, chat)
+    meta = {
+        "questions": str(questions),
+        "contexts": str(contexts),
+        "systems": [s.name for s in built],
+        "k": k,
+        "chooser": chooser.name,
+        "llm": chat.config.model if chat is not None else None,
+    }
+    paths = write_personamem_report(outcomes, _out_dir(out, "personamem"), meta)
+    console = Console()
+    console.print(Markdown(paths["markdown"].read_text()))
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+def _close(systems: list[MemorySystem], chat: ChatClient | None) -> None:
+    from graphmem.eval.runner import close_systems
+
+    close_systems(systems)
+    if chat is not None:
+        chat.close()
+
+
+def _lazy_encoder(device: str) -> Callable[[], CachedEncoder]:
+    """Loads the embedding model on first use, once per command (dense and chooser share it)."""
+    loaded: list[CachedEncoder] = []
+
+    def get() -> CachedEncoder:
+        if not loaded:
+            from graphmem.eval.baselines import load_minilm
+
+            loaded.append(load_minilm(device))
+        return loaded[0]
+
+    return get
+
+
+def _build(
+    systems: str, llm: bool
+) -> tuple[Settings, list[MemorySystem], ChatClient | None, Callable[[], CachedEncoder]]:
+    from graphmem.eval.llm import ChatClient, LLMConfig
+    from graphmem.eval.runner import make_systems
+    from graphmem.settings import Settings
+
+    settings = Settings()
+    encoder = _lazy_encoder(settings.embedding_device)
+    try:
+        built = make_systems(_split(systems), encoder, settings)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--systems") from exc
+    if not built:
+        raise typer.BadParameter("no systems given", param_hint="--systems")
+    chat = None
+    if llm:
+        config = LLMConfig.from_settings(settings)
+        if config is None:
+            raise typer.BadParameter(
+                "--llm needs GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL", param_hint="--llm"
+            )
+        chat = ChatClient(config)
+    return settings, built, chat, encoder

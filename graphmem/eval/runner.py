@@ -1,0 +1,345 @@
+"""Drives the benchmarks: replay conversations into each system, query, and score.
+
+PrefEval is replayed incrementally by default: for one item the preference turns are ingested,
+then distractors up to the smallest setting, the question is asked, then more distractors up to
+the next setting, and so on. The conversation a system has seen at each question is exactly
+the official one for that setting (preference, N distractor turns), and an item costs one
+replay of 300 turns instead of 380 across the four settings. Pass ``incremental=False`` to
+reset and replay for every setting (for systems whose ingestion is not append-only).
+
+PersonaMem is replayed the same way per shared context: questions are taken in order of their
+end index, and before each one only ``context[:end_index]`` has been ingested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from tqdm import tqdm
+
+from graphmem.eval.baselines import BM25Turns, CachedEncoder, DenseTurns, NoMemory
+from graphmem.eval.metrics import first_hit_rank, group_by
+from graphmem.eval.personamem import Chooser, PersonaMemQuestion, visible_turns
+from graphmem.eval.prefeval import PrefEvalItem, distractors
+from graphmem.eval.prefeval_llm import PrefEvalLLM
+from graphmem.eval.protocol import EvalTurn, MemorySystem, Retrieved
+
+if TYPE_CHECKING:
+    from graphmem.settings import Settings
+
+__all__ = [
+    "ChoiceOutcome",
+    "EvalTurn",
+    "GraphMemSystem",
+    "MemorySystem",
+    "PrefEvalOutcome",
+    "Retrieved",
+    "close_systems",
+    "make_systems",
+    "run_personamem",
+    "run_prefeval",
+]
+
+SYSTEM_NAMES = ("graphmem", "graphmem-verbatim", "bm25", "dense", "none")
+
+
+@dataclass(frozen=True)
+class PrefEvalOutcome:
+    """One system's answer to one PrefEval item at one setting."""
+
+    system: str
+    form: str
+    topic: str
+    index: int
+    setting: int
+    hits: list[bool]
+    retrieved_ids: list[list[str]]
+    ingest_s: float
+    retrieve_s: float
+    response: str | None = None
+    category: str | None = None
+    mcq_correct: bool | None = None
+
+    @property
+    def first_hit_rank(self) -> int | None:
+        return first_hit_rank(self.hits)
+
+
+@dataclass(frozen=True)
+class ChoiceOutcome:
+    """One system's pick for one PersonaMem question."""
+
+    system: str
+    question_id: str
+    question_type: str
+    topic: str
+    context_id: str
+    end_index: int
+    ingested: int
+    predicted: int | None
+    correct: int
+    retrieved: int
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_correct(self) -> bool:
+        return self.predicted == self.correct
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)
+
+
+def _score_llm(
+    llm: PrefEvalLLM, item: PrefEvalItem, memories: Sequence[Retrieved]
+) -> tuple[str, str, bool | None]:
+    response = llm.generate(item.question, memories)
+    category = llm.judge(item.preference, item.question, response).category.value
+    mcq_correct: bool | None = None
+    if item.mcq_options:
+        options, correct = item.mcq()
+        mcq_correct = llm.choose(item.question, options, memories) == correct
+    return response, category, mcq_correct
+
+
+def run_prefeval(
+    items: Sequence[PrefEvalItem],
+    inter_messages: Sequence[EvalTurn],
+    systems: Sequence[MemorySystem],
+    settings: Iterable[int] = (0, 10, 70, 300),
+    k: int = 5,
+    llm: PrefEvalLLM | None = None,
+    incremental: bool = True,
+    cleanup: bool = True,
+    progress: bool = True,
+    run_tag: str = "run",
+) -> list[PrefEvalOutcome]:
+    """Score every system on every item at every setting (``k`` memories per question)."""
+    ordered = sorted(set(settings))
+    outcomes: list[PrefEvalOutcome] = []
+    for system in systems:
+        bar = tqdm(items, desc=f"prefeval/{system.name}", disable=not progress, unit="item")
+        for item in bar:
+            user = _safe(f"prefeval-{run_tag}-{item.key}")
+            done = 0
+            ingest_s = 0.0
+            for setting in ordered:
+                started = time.perf_counter()
+                if incremental:
+                    if setting == ordered[0]:
+                        system.reset(user)
+                        system.ingest(user, item.turns)
+                    new = distractors(inter_messages, setting)[2 * done :]
+                else:
+                    system.reset(user)
+                    system.ingest(user, item.turns)
+                    new = distractors(inter_messages, setting)
+                if new:
+                    system.ingest(user, new)
+                done = setting
+                ingest_s = (ingest_s if incremental else 0.0) + time.perf_counter() - started
+                started = time.perf_counter()
+                memories = system.retrieve(user, item.question, k)[:k]
+                retrieve_s = time.perf_counter() - started
+                response = category = None
+                mcq_correct = None
+                if llm is not None:
+                    response, category, mcq_correct = _score_llm(llm, item, memories)
+                outcomes.append(
+                    PrefEvalOutcome(
+                        system=system.name,
+                        form=item.form.value,
+                        topic=item.topic,
+                        index=item.index,
+                        setting=setting,
+                        hits=[item.is_hit(m) for m in memories],
+                        retrieved_ids=[list(m.source_turn_ids) for m in memories],
+                        ingest_s=ingest_s,
+                        retrieve_s=retrieve_s,
+                        response=response,
+                        category=category,
+                        mcq_correct=mcq_correct,
+                    )
+                )
+            if cleanup:
+                system.reset(user)
+    return outcomes
+
+
+def run_personamem(
+    questions: Sequence[PersonaMemQuestion],
+    contexts: dict[str, list[EvalTurn]],
+    systems: Sequence[MemorySystem],
+    chooser: Chooser,
+    k: int = 5,
+    cleanup: bool = True,
+    progress: bool = True,
+) -> list[ChoiceOutcome]:
+    """Answer every question with every system; nothing after a question's end index leaks in."""
+    by_context = group_by(questions, lambda q: q.shared_context_id)
+    outcomes: list[ChoiceOutcome] = []
+    for system in systems:
+        bar = tqdm(total=len(questions), desc=f"personamem/{system.name}", disable=not progress)
+        for context_id, group in by_context.items():
+            user = "personamem-" + hashlib.sha1(context_id.encode()).hexdigest()[:16]
+            system.reset(user)
+            ingested = 0
+            for question in sorted(group, key=lambda q: q.end_index):
+                visible = visible_turns(question, contexts)
+                if len(visible) > ingested:
+                    system.ingest(user, visible[ingested:])
+                    ingested = len(visible)
+                memories = system.retrieve(user, question.question, k)[:k]
+                picked = chooser.choose(question.question, question.option_texts, memories)
+                outcomes.append(
+                    ChoiceOutcome(
+                        system=system.name,
+                        question_id=question.question_id,
+                        question_type=question.question_type,
+                        topic=question.topic,
+                        context_id=context_id,
+                        end_index=question.end_index,
+                        ingested=ingested,
+                        predicted=picked,
+                        correct=question.correct_index,
+                        retrieved=len(memories),
+                        extra=dict(question.extra),
+                    )
+                )
+                bar.update(1)
+            if cleanup:
+                system.reset(user)
+        bar.close()
+    return outcomes
+
+
+class _Hit(Protocol):
+    score: float
+    cube: Any
+
+
+class _GraphMemAPI(Protocol):
+    def add(
+        self, messages: list[dict[str, str]], *, user_id: str, session_id: str, **options: Any
+    ) -> Any: ...
+
+    def search(self, query: str, *, user_id: str, limit: int, **options: Any) -> Sequence[_Hit]: ...
+
+    def purge(self, *, user_id: str, actor: str) -> Any: ...
+
+
+class GraphMemSystem:
+    """GraphMem behind the benchmark protocol.
+
+    Turn ids go in as message ids; GraphMem keeps them on the Episode nodes (episode ids are
+    scoped per user, so the ids PrefEval shares across items cannot collide). Search hits point
+    at episodes, mapped back to turn ids with ``GraphMem.episode_message_ids`` in one call per
+    query; an episode without a recorded message id is reported under its own id. Every call
+    acts as the benchmark user itself (only a user may purge its own memory).
+    ``add_options`` / ``search_options`` pass through to ``add`` / ``search`` for ablations
+    (e.g. ``{"infer": False}``, ``{"recipe": "vector"}``). ``graphmem.api`` is imported on
+    first use so the harness runs without Neo4j.
+    """
+
+    name = "graphmem"
+
+    def __init__(
+        self,
+        mem: _GraphMemAPI | None = None,
+        settings: Settings | None = None,
+        batch_size: int = 500,
+        add_options: Mapping[str, Any] | None = None,
+        search_options: Mapping[str, Any] | None = None,
+        name: str = "graphmem",
+    ) -> None:
+        self._mem = mem
+        self._settings = settings
+        self._batch_size = batch_size
+        self._add_options = dict(add_options or {})
+        self._search_options = dict(search_options or {})
+        self.name = name
+
+    @property
+    def mem(self) -> _GraphMemAPI:
+        if self._mem is None:
+            api = importlib.import_module("graphmem.api")
+            self._mem = api.GraphMem(self._settings)
+        return self._mem
+
+    def close(self) -> None:
+        close: Callable[[], Any] | None = getattr(self._mem, "close", None)
+        if close is not None:
+            close()
+
+    def reset(self, user_id: str) -> None:
+        self.mem.purge(user_id=user_id, actor=f"user:{user_id}")
+
+    def ingest(self, user_id: str, turns: Sequence[EvalTurn]) -> None:
+        messages = [
+            {"role": t.role, "content": t.content, "id": t.id} for t in turns if t.content.strip()
+        ]
+        for start in range(0, len(messages), self._batch_size):
+            self.mem.add(
+                messages[start : start + self._batch_size],
+                user_id=user_id,
+                session_id=f"{user_id}-session",
+                **self._add_options,
+            )
+
+    def retrieve(self, user_id: str, query: str, k: int) -> list[Retrieved]:
+        mem = self.mem
+        hits = list(mem.search(query, user_id=user_id, limit=k, **self._search_options))
+        episodes = [[str(e) for e in h.cube.meta.provenance.episode_ids] for h in hits]
+        to_messages: Callable[..., Any] | None = getattr(mem, "episode_message_ids", None)
+        wanted = sorted({e for eps in episodes for e in eps})
+        mapping: dict[str, str] = {}
+        if to_messages is not None and wanted:
+            found = to_messages(wanted, actor=f"user:{user_id}")
+            mapping = {str(key): str(value) for key, value in dict(found).items()}
+        return [
+            Retrieved(
+                str(hit.cube.payload.content),
+                [mapping.get(e, e) for e in eps],
+                float(hit.score),
+            )
+            for hit, eps in zip(hits, episodes, strict=True)
+        ]
+
+
+def close_systems(systems: Iterable[MemorySystem]) -> None:
+    """Release what systems hold open (GraphMem's Neo4j driver); baselines hold nothing."""
+    for system in systems:
+        close: Callable[[], Any] | None = getattr(system, "close", None)
+        if close is not None:
+            close()
+
+
+def make_systems(
+    names: Iterable[str],
+    encoder: Callable[[], CachedEncoder],
+    settings: Settings | None = None,
+) -> list[MemorySystem]:
+    """Systems by CLI name (:data:`SYSTEM_NAMES`); ``encoder`` is called only if one needs it."""
+    systems: list[MemorySystem] = []
+    for name in names:
+        if name == "none":
+            systems.append(NoMemory())
+        elif name == "bm25":
+            systems.append(BM25Turns())
+        elif name == "dense":
+            systems.append(DenseTurns(encoder()))
+        elif name == "graphmem":
+            systems.append(GraphMemSystem(settings=settings))
+        elif name == "graphmem-verbatim":
+            # Same engine with extraction off: every user turn is kept as a cube verbatim.
+            systems.append(
+                GraphMemSystem(settings=settings, add_options={"infer": False}, name=name)
+            )
+        else:
+            raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEM_NAMES)}")
+    return systems
