@@ -8,7 +8,7 @@ answer traced back to the dialogue turn it came from.
 from __future__ import annotations
 
 import json
-from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,7 +24,7 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def load_demo_conversation() -> dict[str, Any]:
-    text = (resources.files("graphmem") / "data" / "demo_conversation.json").read_text("utf-8")
+    text = (Path(__file__).parent / "data" / "demo_conversation.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
@@ -98,11 +98,11 @@ def run_demo(settings: Settings, console: Console, *, user: str | None = None,
         console.rule("[bold]Explore it in Neo4j Browser[/bold]")
         console.print(f"Open {settings.browser_url} and log in as {settings.neo4j_user} "
                       "(password from GRAPHMEM_NEO4J_PASSWORD; default graphmem-local), then run:")
-        console.print(f"  :param user => '{user_id}'")
+        console.print(f"  :param user => '{user_id}'", markup=False)
         console.print("  MATCH (c:MemCube {owner: $user}) WHERE c.current\n"
                       "  OPTIONAL MATCH (c)-[d:DERIVED_FROM]->(e:Episode)\n"
                       "  OPTIONAL MATCH (c)-[a:ABOUT]->(n:Entity)\n"
-                      "  RETURN c, d, e, a, n LIMIT 300")
+                      "  RETURN c, d, e, a, n LIMIT 300", markup=False, highlight=False)
         console.print("[dim](the same query is in cypher/explore/user_subgraph.cypher)[/dim]")
 
 

@@ -5,7 +5,8 @@
 //   derived from the same dialogue turn as a cube about the seed (0.5),
 //   ABOUT an entity co-mentioned with the seed in another cube (0.3).
 // Scores add up over seeds and paths, so cubes tied to several query entities rise; this
-// reaches memories that share no words with the query.
+// reaches memories that share no words with the query. The seed cubes themselves are left
+// out: they are already ranked by the retriever that found them.
 MATCH (actor:Principal {id: $actor})
 OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_READ]->(s:Scope)
 WITH collect(DISTINCT s.id) AS readable, collect(DISTINCT s.key) AS keys
@@ -44,6 +45,7 @@ CALL (seed, readable) {
 }
 WITH readable, c, sum(seed_weight * w) AS score, collect(DISTINCT via)[0..3] AS vias
 WHERE c.scope IN readable AND c.current AND c.status IN $statuses
+  AND NOT c.id IN $seed_cubes
   AND ($owner IS NULL OR c.owner = $owner)
   AND ($kinds IS NULL OR c.kind IN $kinds)
   AND ($include_superseded OR c.superseded_by IS NULL)

@@ -45,7 +45,7 @@ __all__ = [
     "run_prefeval",
 ]
 
-SYSTEM_NAMES = ("graphmem", "graphmem-verbatim", "bm25", "dense", "none")
+SYSTEM_NAMES = ("graphmem", "graphmem-all", "graphmem-verbatim", "bm25", "dense", "none")
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,16 @@ def _score_llm(
     return response, category, mcq_correct
 
 
+Retrieve = Callable[[str, str, int], list[Retrieved]]
+
+
+def _views(system: MemorySystem) -> list[tuple[str, Retrieve]]:
+    """A system may answer under several names from one ingestion (GraphMem: one per retrieval
+    recipe), so its retrievers alone and fused are compared on exactly the same memory."""
+    views: Callable[[], list[tuple[str, Retrieve]]] | None = getattr(system, "views", None)
+    return views() if views is not None else [(system.name, system.retrieve)]
+
+
 def run_prefeval(
     items: Sequence[PrefEvalItem],
     inter_messages: Sequence[EvalTurn],
@@ -143,29 +153,30 @@ def run_prefeval(
                     system.ingest(user, new)
                 done = setting
                 ingest_s = (ingest_s if incremental else 0.0) + time.perf_counter() - started
-                started = time.perf_counter()
-                memories = system.retrieve(user, item.question, k)[:k]
-                retrieve_s = time.perf_counter() - started
-                response = category = None
-                mcq_correct = None
-                if llm is not None:
-                    response, category, mcq_correct = _score_llm(llm, item, memories)
-                outcomes.append(
-                    PrefEvalOutcome(
-                        system=system.name,
-                        form=item.form.value,
-                        topic=item.topic,
-                        index=item.index,
-                        setting=setting,
-                        hits=[item.is_hit(m) for m in memories],
-                        retrieved_ids=[list(m.source_turn_ids) for m in memories],
-                        ingest_s=ingest_s,
-                        retrieve_s=retrieve_s,
-                        response=response,
-                        category=category,
-                        mcq_correct=mcq_correct,
+                for view, retrieve in _views(system):
+                    started = time.perf_counter()
+                    memories = retrieve(user, item.question, k)[:k]
+                    retrieve_s = time.perf_counter() - started
+                    response = category = None
+                    mcq_correct = None
+                    if llm is not None and view == system.name:
+                        response, category, mcq_correct = _score_llm(llm, item, memories)
+                    outcomes.append(
+                        PrefEvalOutcome(
+                            system=view,
+                            form=item.form.value,
+                            topic=item.topic,
+                            index=item.index,
+                            setting=setting,
+                            hits=[item.is_hit(m) for m in memories],
+                            retrieved_ids=[list(m.source_turn_ids) for m in memories],
+                            ingest_s=ingest_s,
+                            retrieve_s=retrieve_s,
+                            response=response,
+                            category=category,
+                            mcq_correct=mcq_correct,
+                        )
                     )
-                )
             if cleanup:
                 system.reset(user)
     return outcomes
@@ -244,6 +255,13 @@ class GraphMemSystem:
     ``add_options`` / ``search_options`` pass through to ``add`` / ``search`` for ablations
     (e.g. ``{"infer": False}``, ``{"recipe": "vector"}``). ``graphmem.api`` is imported on
     first use so the harness runs without Neo4j.
+
+    Distractor turns (ids starting with ``shared_prefix``) are the same for every item, so they
+    are ingested once into a shared scope per distinct prefix of the distractor sequence, owned
+    by a curator principal; each benchmark user is granted read on exactly the scope holding the
+    distractors it has been shown so far. Every query thus searches the same turns as the
+    official setting (the item's own turns plus the first N distractors), through GraphMem's
+    ordinary multi-scope ACL, without re-extracting 300 turns per item.
     """
 
     name = "graphmem"
@@ -256,8 +274,15 @@ class GraphMemSystem:
         add_options: Mapping[str, Any] | None = None,
         search_options: Mapping[str, Any] | None = None,
         name: str = "graphmem",
+        shared_prefix: str | None = "inter-",
+        view_recipes: Sequence[str] = (),
     ) -> None:
         self._mem = mem
+        self._view_recipes = tuple(view_recipes)
+        self._shared_prefix = shared_prefix
+        self._shared_seen: dict[str, list[EvalTurn]] = {}
+        self._granted: dict[str, str] = {}
+        self._scopes: dict[str, str] = {}
         self._settings = settings
         self._batch_size = batch_size
         self._add_options = dict(add_options or {})
@@ -278,22 +303,74 @@ class GraphMemSystem:
 
     def reset(self, user_id: str) -> None:
         self.mem.purge(user_id=user_id, actor=f"user:{user_id}")
+        self._shared_seen.pop(user_id, None)
+        self._granted.pop(user_id, None)
+
+    def _is_shared(self, turn: EvalTurn) -> bool:
+        return bool(self._shared_prefix) and turn.id.startswith(str(self._shared_prefix))
 
     def ingest(self, user_id: str, turns: Sequence[EvalTurn]) -> None:
+        own = [t for t in turns if not self._is_shared(t)]
+        self._add(own, user_id=user_id, session_id=f"{user_id}-session")
+        shared = [t for t in turns if self._is_shared(t)]
+        if shared:
+            seen = self._shared_seen.setdefault(user_id, [])
+            seen.extend(shared)
+            self._expose(user_id, self._shared_scope(seen))
+
+    def _add(self, turns: Sequence[EvalTurn], **where: Any) -> None:
         messages = [
             {"role": t.role, "content": t.content, "id": t.id} for t in turns if t.content.strip()
         ]
         for start in range(0, len(messages), self._batch_size):
-            self.mem.add(
-                messages[start : start + self._batch_size],
-                user_id=user_id,
-                session_id=f"{user_id}-session",
-                **self._add_options,
-            )
+            self.mem.add(messages[start : start + self._batch_size], **where,
+                         **self._add_options)
+
+    @property
+    def _curator(self) -> str:
+        return f"{self.name.replace('_', '-')}-curator"
+
+    def _shared_scope(self, turns: Sequence[EvalTurn]) -> str:
+        digest = hashlib.sha256("|".join(t.id for t in turns).encode()).hexdigest()[:10]
+        key = f"{self._curator}-{len(turns)}-{digest}"
+        scope = self._scopes.get(key)
+        if scope is None:
+            mem: Any = self.mem
+            scope = str(mem.create_shared_scope(key, actor=f"user:{self._curator}"))
+            self._add(turns, user_id=self._curator, session_id=key, scope=scope)
+            self._scopes[key] = scope
+        return scope
+
+    def _expose(self, user_id: str, scope: str) -> None:
+        mem: Any = self.mem
+        curator, reader = f"user:{self._curator}", f"user:{user_id}"
+        previous = self._granted.get(user_id)
+        if previous == scope:
+            return
+        if previous is not None:
+            mem.revoke(previous, reader, actor=curator)
+        mem.grant(scope, reader, actor=curator, read=True)
+        self._granted[user_id] = scope
+
+    def views(self) -> list[tuple[str, Retrieve]]:
+        out: list[tuple[str, Retrieve]] = [(self.name, self.retrieve)]
+        for recipe in self._view_recipes:
+            options = {**self._search_options, "recipe": recipe}
+
+            def view(user_id: str, query: str, k: int, options: dict[str, Any] = options
+                     ) -> list[Retrieved]:
+                return self._retrieve(user_id, query, k, options)
+
+            out.append((f"{self.name}[{recipe}]", view))
+        return out
 
     def retrieve(self, user_id: str, query: str, k: int) -> list[Retrieved]:
+        return self._retrieve(user_id, query, k, self._search_options)
+
+    def _retrieve(self, user_id: str, query: str, k: int, options: Mapping[str, Any]
+                  ) -> list[Retrieved]:
         mem = self.mem
-        hits = list(mem.search(query, user_id=user_id, limit=k, **self._search_options))
+        hits = list(mem.search(query, user_id=user_id, limit=k, **options))
         episodes = [[str(e) for e in h.cube.meta.provenance.episode_ids] for h in hits]
         to_messages: Callable[..., Any] | None = getattr(mem, "episode_message_ids", None)
         wanted = sorted({e for eps in episodes for e in eps})
@@ -335,6 +412,10 @@ def make_systems(
             systems.append(DenseTurns(encoder()))
         elif name == "graphmem":
             systems.append(GraphMemSystem(settings=settings))
+        elif name == "graphmem-all":
+            # Fused pipeline plus each retriever alone, all over one ingestion.
+            systems.append(GraphMemSystem(settings=settings,
+                                          view_recipes=("vector", "bm25", "graph")))
         elif name == "graphmem-verbatim":
             # Same engine with extraction off: every user turn is kept as a cube verbatim.
             systems.append(

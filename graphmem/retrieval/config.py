@@ -16,13 +16,19 @@ class RetrieverConfig(BaseModel):
 
 
 class SearchConfig(BaseModel):
-    """How one search runs. Defaults follow the MemOS paper's best setting (3 chunks of ~512
-    tokens) and reciprocal rank fusion with k=60 (Cormack et al.)."""
+    """How one search runs. Chunk defaults follow the MemOS paper's best setting (3 chunks of
+    ~512 tokens).
+
+    Fusion modes: "similarity" (default) treats the retrievers as candidate generators and
+    scores every candidate the same way: its cosine similarity to the query plus each
+    retriever's normalised score times its weight, so a keyword or graph match lifts a memory
+    that is also semantically close but cannot carry one that is not. "rrf" is reciprocal rank
+    fusion (k=60, Cormack et al.); "weighted" sums min-max normalised scores."""
 
     vector: RetrieverConfig = RetrieverConfig(weight=1.0)
-    fulltext: RetrieverConfig = RetrieverConfig(weight=1.0)
-    graph_walk: RetrieverConfig = RetrieverConfig(weight=0.5, candidates=20)
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fulltext: RetrieverConfig = RetrieverConfig(weight=0.05)
+    graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
+    fusion: Literal["similarity", "rrf", "weighted"] = "similarity"
     rrf_k: int = Field(default=60, ge=1)
     graph_seed_from_top: int = Field(
         default=3, ge=0, description="entities of the other retrievers' top hits seed the walk")
@@ -32,6 +38,10 @@ class SearchConfig(BaseModel):
     recency_half_life_days: float | None = Field(default=None, gt=0)
     recency_weight: float = Field(default=0.1, ge=0.0)
     priority_weight: float = Field(default=0.05, ge=0.0)
+    kind_boost: dict[str, float] = Field(
+        default_factory=lambda: {"preference": 0.06},
+        description="added to a candidate's fused score by cube kind, e.g. distilled "
+        "preferences over raw episode turns")
     include_superseded: bool = False
     rerank: Literal["none", "cross-encoder"] = "none"
     rerank_model: str | None = None
@@ -53,6 +63,8 @@ def _only(name: RetrieverName) -> SearchConfig:
 
 RECIPES: dict[str, SearchConfig] = {
     "hybrid": SearchConfig(),
+    "hybrid_rrf": SearchConfig(fusion="rrf", fulltext=RetrieverConfig(weight=1.0),
+                               graph_walk=RetrieverConfig(weight=0.5, candidates=20)),
     "hybrid_mmr": SearchConfig(mmr_lambda=0.7),
     "fast": SearchConfig(graph_walk=RetrieverConfig(enabled=False)),
     "vector": _only("vector"),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 
 def reciprocal_rank_fusion(
     ranked: Mapping[str, Sequence[str]], weights: Mapping[str, float], k: int = 60
@@ -29,4 +31,29 @@ def weighted_score_fusion(
         for cid, s in scores.items():
             norm = (s - lo) / (hi - lo) if hi > lo else 1.0  # a lone or tied list counts fully
             fused[cid] = fused.get(cid, 0.0) + w * norm
+    return fused
+
+
+def similarity_fusion(
+    query: Sequence[float],
+    vectors: Mapping[str, Sequence[float]],
+    scored: Mapping[str, Mapping[str, float]],
+    weights: Mapping[str, float],
+) -> dict[str, float]:
+    """Every candidate, whoever found it, scored by cosine similarity to the query plus the
+    weighted, max-normalised score of each lexical/graph retriever that found it."""
+    ids = list(vectors)
+    fused: dict[str, float] = {}
+    if ids:
+        mat = np.asarray([vectors[c] for c in ids], dtype=np.float64)
+        q = np.asarray(query, dtype=np.float64)
+        sims = mat @ q / (np.linalg.norm(mat, axis=1) * (np.linalg.norm(q) or 1.0) + 1e-12)
+        fused = {c: weights.get("vector", 1.0) * float(s) for c, s in zip(ids, sims, strict=True)}
+    for name, scores in scored.items():
+        top = max(scores.values(), default=0.0)
+        if top <= 0:
+            continue
+        w = weights.get(name, 1.0)
+        for cid, s in scores.items():
+            fused[cid] = fused.get(cid, 0.0) + w * max(s, 0.0) / top
     return fused

@@ -60,8 +60,9 @@ class HybridRetriever:
             "kinds": kinds,
             "statuses": list(SEARCHABLE_STATUSES),
             "include_superseded": config.include_superseded,
-            "with_embedding": config.mmr_lambda is not None,
+            "with_embedding": config.mmr_lambda is not None or config.fusion == "similarity",
         }
+        embedding: list[float] | None = None
         results: dict[str, list[StoredCube]] = {}
         if config.vector.enabled:
             embedding = self._embedder.embed([query])[0]
@@ -82,7 +83,7 @@ class HybridRetriever:
                     entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
                     seed_cube_weight=0.5)
         t1 = time.perf_counter()
-        ranked = self._rank(results, config, query, now or datetime.now(UTC))
+        ranked = self._rank(results, config, query, now or datetime.now(UTC), embedding)
         timings["rank"] = _ms(t1)
         by_id = {c.props["id"]: c for rows in results.values() for c in rows}
         hits = [self._hit(cid, score, results, by_id) for cid, score in ranked]
@@ -104,9 +105,19 @@ class HybridRetriever:
         return rows
 
     def _rank(self, results: dict[str, list[StoredCube]], config: SearchConfig, query: str,
-              now: datetime) -> list[tuple[str, float]]:
+              now: datetime, embedding: list[float] | None) -> list[tuple[str, float]]:
         weights = {n: getattr(config, n).weight for n in results}
-        if config.fusion == "rrf":
+        if config.fusion == "similarity":
+            if embedding is None:
+                embedding = self._embedder.embed([query])[0]
+            fused = fusion.similarity_fusion(
+                embedding,
+                {c.props["id"]: c.embedding for rows in results.values() for c in rows
+                 if c.embedding},
+                {n: {c.props["id"]: c.score or 0.0 for c in rows} for n, rows in results.items()
+                 if n != "vector"},
+                weights)
+        elif config.fusion == "rrf":
             fused = fusion.reciprocal_rank_fusion(
                 {n: [c.props["id"] for c in rows] for n, rows in results.items()},
                 weights, config.rrf_k)
@@ -114,15 +125,17 @@ class HybridRetriever:
             fused = fusion.weighted_score_fusion(
                 {n: {c.props["id"]: c.score or 0.0 for c in rows} for n, rows in results.items()},
                 weights)
-        props = {c.props["id"]: c.props for rows in results.values() for c in rows}
+        props = {c.props["id"]: {**c.props, "_episode_ids": c.episode_ids}
+                 for rows in results.values() for c in rows}
         for cid in fused:
             p = props[cid]
+            fused[cid] += config.kind_boost.get(p.get("kind", ""), 0.0)
             boost = config.priority_weight * PRIORITY_BONUS.get(p.get("priority", "mid"), 0.0)
             if config.recency_half_life_days:
                 boost += config.recency_weight * recency_factor(
                     p.get("created_at"), now, config.recency_half_life_days)
             fused[cid] *= 1.0 + boost
-        order = sorted(fused, key=lambda c: (-fused[c], c))
+        order = _spread_sources(sorted(fused, key=lambda c: (-fused[c], c)), props)
         if config.rerank == "cross-encoder" and config.rerank_model:
             order = self._cross_rerank(query, order, props, config.rerank_model)
             fused = {c: 1.0 / (i + 1) for i, c in enumerate(order)}
@@ -159,6 +172,22 @@ class HybridRetriever:
                     break
         return SearchHit(cube=cube_from_stored(by_id[cid]), score=score, scores=scores,
                          explanation=" + ".join(why))
+
+
+def _spread_sources(order: list[str], props: dict[str, Any]) -> list[str]:
+    """Demote an episode cube whose turn is already represented by a higher-ranked memory
+    extracted from it (and vice versa), so the top of the list covers more distinct turns."""
+    seen: set[str] = set()
+    first: list[str] = []
+    later: list[str] = []
+    for cid in order:
+        sources = set(props[cid].get("_episode_ids") or [])
+        if sources and sources <= seen:
+            later.append(cid)
+        else:
+            first.append(cid)
+            seen |= sources
+    return first + later
 
 
 def _top_ids(results: dict[str, list[StoredCube]], n: int) -> list[str]:
