@@ -1,11 +1,13 @@
 # Fresh machine to running system in one command: `make demo` or `make test`.
-# The virtualenv lives outside the clone (~/.cache/graphmem/venv) so the large PyTorch wheel is
-# installed once; the stamp re-installs when pyproject.toml or the checkout path changes.
+# Dependencies go into a virtualenv outside the clone (~/.cache/graphmem/venv), so the large
+# PyTorch wheel is installed once and shared by every checkout; the code runs from this
+# checkout (PYTHONPATH), so two clones never fight over an editable install.
 SHELL := /bin/bash
 CACHE ?= $(HOME)/.cache/graphmem
 VENV ?= $(CACHE)/venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | sha256sum | cut -c1-10)-$(shell echo $(CURDIR) | sha256sum | cut -c1-8)
+STAMP := $(VENV)/.deps-$(shell sha256sum pyproject.toml | cut -c1-12)
+RUN := PYTHONPATH=$(CURDIR) $(PY)
 PYTEST_ARGS ?=
 
 .PHONY: venv system demo test test-all lint neo4j-up neo4j-down clean-venv
@@ -18,29 +20,32 @@ system:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+	  print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" \
+	  > $(VENV)/requirements-graphmem.txt
+	$(PY) -m pip install -q -r $(VENV)/requirements-graphmem.txt
 	@rm -f $(VENV)/.deps-* && touch $@
 
 venv: system $(STAMP)
 
 demo: venv  ## ingest a sample conversation and answer from memory (starts Neo4j if needed)
-	$(VENV)/bin/graphmem demo
+	$(RUN) -m graphmem demo
 
 test: venv  ## the test suite against a real Neo4j (started by the tests when none is running)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(RUN) -m pytest $(PYTEST_ARGS)
 
 test-all: venv  ## including slow tests
-	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
+	$(RUN) -m pytest -m "not gpu" $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .
-	$(PY) -m mypy graphmem
+	$(RUN) -m mypy graphmem
 
 neo4j-up: venv
-	$(VENV)/bin/graphmem neo4j up
+	$(RUN) -m graphmem neo4j up
 
 neo4j-down: venv
-	$(VENV)/bin/graphmem neo4j down
+	$(RUN) -m graphmem neo4j down
 
 clean-venv:
 	rm -rf $(VENV)
