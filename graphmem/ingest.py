@@ -96,6 +96,10 @@ def entity_rows(extraction: Extraction, origin: Origin) -> tuple[list[EntityRow]
     names = [(e.name, e.type, e.aliases) for e in extraction.entities]
     for mem in extraction.memories:
         names.extend((n, "other", []) for n in mem.entities)
+    # Relations start at the speaker ("the user likes X"): the user is an entity of its own
+    # scope, so those edges land instead of being dropped.
+    names.extend((n, "person", []) for r in extraction.relations for n in (r.source, r.target)
+                 if n == origin.owner)
     for name, etype, aliases in names:
         norm = normalise_entity(name)
         if not norm:

@@ -1,0 +1,151 @@
+"""Recover the JSON object from what a chat model actually returns.
+
+Models wrap JSON in code fences, add a sentence before it, leave trailing commas, or stop
+mid-object when they hit the token limit. Each of those is repaired here; anything else
+raises ValueError so the caller can ask the model again. A balanced but broken object is never
+cut down to a parseable prefix: that would silently drop memories from the middle.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
+_CLOSERS = {"{": "}", "[": "]"}
+
+
+def parse_json_object(text: str) -> dict[str, Any]:
+    """The JSON object in `text`, repaired if it can be; ValueError says why it cannot."""
+    body, balanced = _outermost_object(_strip_fences(text))
+    attempts = [body, _drop_trailing_commas(body)]
+    last_error: json.JSONDecodeError | None = None
+    for candidate in attempts:
+        try:
+            return _as_object(json.loads(candidate))
+        except json.JSONDecodeError as err:
+            last_error = err
+    if not balanced:
+        closed = _close_truncated(_drop_trailing_commas(body))
+        if closed is not None:
+            return closed
+    raise ValueError(f"{last_error.msg} at line {last_error.lineno} column {last_error.colno}"
+                     if last_error else "no JSON object found")
+
+
+def _as_object(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _strip_fences(text: str) -> str:
+    m = _FENCE.search(text)
+    return m.group(1) if m else text
+
+
+def _outermost_object(text: str) -> tuple[str, bool]:
+    """From the first "{" to its matching "}"; when it never closes (truncated output) the
+    rest of the text, flagged as unbalanced."""
+    start = text.find("{")
+    if start < 0:
+        raise ValueError("no JSON object found (no '{' in the output)")
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            escaped, in_string = _string_step(ch, escaped)
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return text[start : i + 1], True
+    return text[start:], False
+
+
+def _string_step(ch: str, escaped: bool) -> tuple[bool, bool]:
+    """(escaped, still_in_string) after reading `ch` inside a string literal."""
+    if escaped:
+        return False, True
+    if ch == "\\":
+        return True, True
+    return False, ch != '"'
+
+
+def _drop_trailing_commas(text: str) -> str:
+    """Remove commas that directly precede a closing bracket, outside string literals."""
+    out: list[str] = []
+    in_string, escaped = False, False
+    for ch in text:
+        if in_string:
+            escaped, in_string = _string_step(ch, escaped)
+        elif ch == '"':
+            in_string = True
+        elif ch in "}]":
+            while out and out[-1].isspace():
+                out.pop()
+            if out and out[-1] == ",":
+                out.pop()
+        out.append(ch)
+    return "".join(out)
+
+
+def _close_truncated(text: str) -> dict[str, Any] | None:
+    """Close an object cut off by a token limit: finish the open string, then drop the
+    unfinished last member back to a comma until the closed text parses."""
+    for _ in range(64):
+        closed = _close(text)
+        if closed is not None:
+            try:
+                return _as_object(json.loads(closed))
+            except (json.JSONDecodeError, ValueError):
+                pass
+        cut = _last_separator(text)
+        if cut is None:
+            return None
+        text = text[:cut]
+    return None
+
+
+def _close(text: str) -> str | None:
+    stack: list[str] = []
+    in_string, escaped = False, False
+    for ch in text:
+        if in_string:
+            escaped, in_string = _string_step(ch, escaped)
+        elif ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append(ch)
+        elif ch in "}]":
+            if not stack:
+                return None
+            stack.pop()
+    tail = '"' if in_string else ""
+    body = (text + tail).rstrip()
+    body = re.sub(r",\s*$", "", body)
+    if stack and stack[-1] == "{":
+        body = re.sub(r'([,{])\s*"(?:[^"\\]|\\.)*"\s*:?\s*$', lambda m: "{" if m.group(1) == "{"
+                      else "", body)
+    return body + "".join(_CLOSERS[c] for c in reversed(stack))
+
+
+def _last_separator(text: str) -> int | None:
+    """Index of the last comma or opening bracket outside strings (a cut point)."""
+    last: int | None = None
+    in_string, escaped = False, False
+    for i, ch in enumerate(text):
+        if in_string:
+            escaped, in_string = _string_step(ch, escaped)
+        elif ch == '"':
+            in_string = True
+        elif ch == ",":
+            last = i
+        elif ch in "{[" and 0 < i < len(text) - 1:
+            last = i + 1
+    return last
