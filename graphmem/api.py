@@ -8,6 +8,7 @@ applies the ACL inside its Cypher, so this layer never filters results after the
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,7 @@ from graphmem.models import (
 from graphmem.principals import Principal, check_name, check_scope, shared_scope
 from graphmem.records import cube_from_stored
 from graphmem.retrieval import RECIPES, HybridRetriever, RetrievalResult, SearchConfig
+from graphmem.schedulers.scheduler import MemScheduler
 from graphmem.settings import Settings
 from graphmem.store.neo4j_store import Neo4jStore
 from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteBatch
@@ -55,6 +57,7 @@ class GraphMem:
         store: Store | None = None,
         embedder: Embedder | None = None,
         extractor: Extractor | None = None,
+        scheduler: MemScheduler | None = None,
         apply_schema: bool = True,
     ) -> None:
         self.settings = settings or Settings()
@@ -62,6 +65,7 @@ class GraphMem:
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings)
         self._extractor = extractor
         self.retriever = HybridRetriever(self.store, self.embedder)
+        self.scheduler = scheduler or MemScheduler(self.store, self.settings.scheduler)
         if apply_schema:
             self.store.ensure_schema(self.settings.embedding_dim)
         self._known_principals: set[str] = set()
@@ -69,6 +73,7 @@ class GraphMem:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.scheduler.close()
         self.store.close()
 
     def __enter__(self) -> GraphMem:
@@ -343,7 +348,7 @@ class GraphMem:
                                      statuses=statuses, limit=limit, offset=offset)
         return [cube_from_stored(r) for r in rows]
 
-    def history(self, cube_id: str, *, actor: str) -> list[MemCube]:
+    def history(self, cube_id: str, *, actor: str) -> builtins.list[MemCube]:
         acting = self._principal(actor)
         rows = self.store.history(acting.id, self._check_id(cube_id))
         if not rows:
@@ -353,15 +358,18 @@ class GraphMem:
     def search(self, query: str, *, user_id: str | None = None, actor: str | None = None,
                limit: int | None = None, kinds: Iterable[CubeKind | str] | None = None,
                owner: str | None = None, recipe: str = "hybrid",
-               config: SearchConfig | None = None) -> list[SearchHit]:
+               config: SearchConfig | None = None,
+               session_id: str | None = None) -> builtins.list[SearchHit]:
         """Ranked memories the actor may read (hybrid retrieval unless another recipe is named)."""
         return self.retrieve(query, user_id=user_id, actor=actor, limit=limit, kinds=kinds,
-                             owner=owner, recipe=recipe, config=config).hits
+                             owner=owner, recipe=recipe, config=config,
+                             session_id=session_id).hits
 
     def retrieve(self, query: str, *, user_id: str | None = None, actor: str | None = None,
                  limit: int | None = None, kinds: Iterable[CubeKind | str] | None = None,
                  owner: str | None = None, recipe: str = "hybrid",
-                 config: SearchConfig | None = None) -> RetrievalResult:
+                 config: SearchConfig | None = None,
+                 session_id: str | None = None) -> RetrievalResult:
         """Like search(), plus the token-budget chunks and per-retriever timings."""
         clean = self._check_text(query, "query")
         acting = self._actor(actor, user_id)
@@ -380,8 +388,10 @@ class GraphMem:
             check_name(owner, "owner")
         result = self.retriever.search(acting.id, clean, config, limit=k, owner=owner,
                                        kinds=kind_list)
-        self.store.audit(acting.id, "search", targets=[h.cube.id for h in result.hits],
-                         scope=None, subject=owner, result="ok", detail=recipe)
+        ids = [h.cube.id for h in result.hits]
+        self.store.audit(acting.id, "search", targets=ids, scope=None, subject=owner,
+                         result="ok", detail=recipe)
+        self.scheduler.on_retrieval(acting.id, user_id or acting.name, session_id, clean, ids)
         return result
 
     def episode_message_ids(self, episode_ids: Sequence[str], *, actor: str) -> dict[str, str]:

@@ -42,6 +42,9 @@ def _register_subapps() -> None:
     from graphmem.eval.cli import app as eval_app
 
     app.add_typer(eval_app, name="eval", help="Personalization benchmarks: PrefEval, PersonaMem.")
+    from graphmem.schedulers.cli import app as scheduler_app
+
+    app.add_typer(scheduler_app, name="scheduler", help="Heat, lifecycle and the promotion queue.")
 
 
 @app.callback()

@@ -60,7 +60,8 @@ class SentenceTransformerEmbedder:
             path = bundled_model_path(self._settings.embedding_model)
             log.info("loading embedding model from %s", path)
             model = SentenceTransformer(str(path), device=self._settings.embedding_device)
-            getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            getter = (getattr(model, "get_embedding_dimension", None)
+                      or model.get_sentence_embedding_dimension)
             got = getter()
             if got != self.dim:
                 raise ValueError(

@@ -7,6 +7,7 @@ single write transaction starts.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import uuid
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from graphmem.extractors.base import Extraction, ExtractedMemory, Turn
+from graphmem.extractors.base import ExtractedMemory, Extraction, Turn
 from graphmem.models import CubeKind, Message, NewCube, content_hash
 from graphmem.records import labels_for, memory_type_for
 from graphmem.store.protocol import CubeRow, EntityRow, EpisodeRow, RelationRow
@@ -82,7 +83,7 @@ def episode_rows(messages: Sequence[Message], origin: Origin) -> list[EpisodeRow
 
 def session_links(rows: Sequence[EpisodeRow]) -> list[tuple[str, str]]:
     ids = list(dict.fromkeys(r.id for r in rows))
-    return list(zip(ids, ids[1:], strict=False))
+    return list(itertools.pairwise(ids))
 
 
 def turns_for(rows: Sequence[EpisodeRow], new_ids: set[str]) -> list[Turn]:
@@ -195,7 +196,8 @@ def memories_as_cubes(extraction: Extraction) -> list[tuple[NewCube, dict[str, A
     return out
 
 
-def turn_cubes(rows: Sequence[EpisodeRow], new_ids: set[str], roles: Sequence[str]) -> list[NewCube]:
+def turn_cubes(rows: Sequence[EpisodeRow], new_ids: set[str],
+               roles: Sequence[str]) -> list[NewCube]:
     """Raw turns as episode cubes, so what the extractor did not catch is still searchable."""
     return [
         NewCube(text=r.content, kind=CubeKind.EPISODE, episode_ids=[r.id],

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graphmem.schedulers.policy import SchedulerPolicy
+
 
 def _default_cache() -> Path:
     return Path.home() / ".cache" / "graphmem"
@@ -23,7 +25,9 @@ def _default_data() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRAPHMEM_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="GRAPHMEM_", env_file=None, extra="ignore", env_nested_delimiter="__"
+    )
 
     # --- Neo4j connection -------------------------------------------------------------------
     neo4j_uri: str = "bolt://127.0.0.1:7687"
@@ -65,6 +69,9 @@ class Settings(BaseSettings):
     # Roles whose raw turns are also kept as searchable episode cubes (what extraction misses
     # stays findable); assistant turns are long and mostly echo the user, so off by default.
     episode_cube_roles: list[str] = Field(default_factory=lambda: ["user"])
+
+    # --- Scheduler (e.g. GRAPHMEM_SCHEDULER__HALF_LIFE_HOURS=12) -------------------------------
+    scheduler: SchedulerPolicy = Field(default_factory=SchedulerPolicy)
 
     # --- Retrieval ----------------------------------------------------------------------------
     top_k: int = 3

@@ -3,6 +3,7 @@ middle of a transaction, without stopping the server the other tests share."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -40,10 +41,8 @@ class CuttableProxy:
         with self._lock:
             conns, self._conns = self._conns, []
         for c in conns:
-            try:
+            with contextlib.suppress(OSError):
                 c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             c.close()
 
     def _accept(self) -> None:

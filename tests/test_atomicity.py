@@ -79,5 +79,5 @@ def test_neo4j_going_down_mid_write_raises_and_loses_nothing(
 
 def test_unreachable_neo4j_is_a_clear_error(embedder: SentenceTransformerEmbedder) -> None:
     settings = Settings(neo4j_uri="bolt://127.0.0.1:1", neo4j_connect_timeout_s=1.0)
-    with pytest.raises(StoreUnavailable, match="127.0.0.1:1"):
+    with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1:1"):
         GraphMem(settings, embedder=embedder)

@@ -67,7 +67,7 @@ class FakeGraphMem:
 
 def test_graphmem_adapter_maps_provenance_back_to_turn_ids() -> None:
     fake = FakeGraphMem()
-    system = GraphMemSystem(mem=fake, batch_size=2)
+    system = GraphMemSystem(mem=fake, batch_size=2, shared_prefix=None)
     assert isinstance(system, MemorySystem)
     system.reset("u1")
     turns = [
@@ -96,7 +96,8 @@ def test_graphmem_adapter_maps_provenance_back_to_turn_ids() -> None:
 
 def test_graphmem_adapter_without_mapping_uses_episode_ids() -> None:
     fake = FakeGraphMem(with_mapping=False)
-    system = GraphMemSystem(mem=fake, add_options={"infer": False}, name="graphmem-verbatim")
+    system = GraphMemSystem(mem=fake, add_options={"infer": False}, name="graphmem-verbatim",
+                            shared_prefix=None)
     system.ingest("u", [EvalTurn("a", "user", "tea please")])
     assert ("add-options", {"infer": False}) in fake.calls
     assert system.retrieve("u", "tea", 1)[0].source_turn_ids == ["ep:a"]
@@ -127,7 +128,7 @@ def test_run_with_graphmem_adapter_and_reports(tmp_path: Path) -> None:
     outcomes = run_prefeval(
         items,
         inter,
-        [GraphMemSystem(mem=fake), NoMemory()],
+        [GraphMemSystem(mem=fake, shared_prefix=None), NoMemory()],
         settings=[0, 2, 4],
         k=3,
         progress=False,
@@ -222,3 +223,28 @@ def test_cli_prefeval_small(tmp_path: Path) -> None:
     assert (tmp_path / "recall5_vs_turns.png").is_file()
     bad = CliRunner().invoke(app, ["prefeval", "--data", str(DATA), "--systems", "nope"])
     assert bad.exit_code != 0
+
+
+def test_graphmem_adapter_shares_distractors_through_scopes_on_real_neo4j(
+    mem: Any, uid: str
+) -> None:
+    """The shared-distractor adapter against the real store: a user sees its own turns plus
+    exactly the distractors shown so far, and never another setting's scope."""
+    system = GraphMemSystem(mem=mem, name=f"gm{uid}", view_recipes=("vector",))
+    own = [EvalTurn(f"{uid}-0", "user", "I never eat mushrooms, I find them disgusting.")]
+    inter = [EvalTurn(f"inter-{i}", "user" if i % 2 == 0 else "assistant",
+                      f"Distractor {i}: how do I sort a list of tuples in Python?")
+             for i in range(6)]
+    system.ingest(uid, own)
+    system.ingest(uid, inter[:2])
+    first = system.retrieve(uid, "Any dinner ideas for me?", 5)
+    assert first[0].source_turn_ids == [f"{uid}-0"]
+    seen = {t for r in system.retrieve(uid, "sort a list of tuples in Python", 10)
+            for t in r.source_turn_ids}
+    assert seen == {f"{uid}-0", "inter-0"}  # inter-2 and inter-4 are not shown yet
+    system.ingest(uid, inter[2:])
+    seen = {t for r in system.retrieve(uid, "sort a list of tuples in Python", 10)
+            for t in r.source_turn_ids}
+    assert {"inter-0", "inter-2", "inter-4"} <= seen
+    assert [name for name, _ in system.views()] == [f"gm{uid}", f"gm{uid}[vector]"]
+    system.reset(uid)

@@ -4,11 +4,18 @@
 //   cold    - heat below `$cold_heat` and unused (last hit, else creation) for `$cold_after_s`.
 // Priorities in `$exempt` escape ttl and cold: a user said these must survive disuse.
 // Naive expires_at values (LocalDateTime) are read as UTC, so they compare with `$now`.
-OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
-WITH collect(DISTINCT s.id) AS writable
+// Scopes in play: those `$actor` may write, or every scope when `$actor` is null (a run over
+// the whole graph). Collected first so the cube match is an index seek on :MemCube(scope).
+CALL () {
+  OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
+  RETURN s.id AS scope
+  UNION
+  WITH $actor AS a WHERE a IS NULL
+  MATCH (s:Scope) RETURN s.id AS scope
+}
+WITH collect(scope) AS scopes
 MATCH (c:MemCube)
-WHERE c.current AND c.status IN ['generated', 'activated']
-  AND ($actor IS NULL OR c.scope IN writable)
+WHERE c.scope IN scopes AND c.current AND c.status IN ['generated', 'activated']
 WITH c, ($now.epochMillis - coalesce(c.heat_at, $now).epochMillis) / 1000.0 / $half_life_s AS lives
 WITH c, coalesce(c.heat, 0.0) * 0.5 ^ (CASE WHEN lives > 0 THEN lives ELSE 0.0 END) AS heat,
   NOT coalesce(c.priority, 'mid') IN $exempt AS may_fade,

@@ -2,12 +2,18 @@
 // "hot since" clock that promotion waits on starts and stops at each tick. Heat is otherwise
 // only rewritten on hits, and a cube nobody retrieves would keep its old heat forever.
 // Below `$floor` heat is stored as 0 and the cube drops out of later decay passes.
-// `$actor` (or null for the whole graph) limits the pass to scopes the actor may write.
-OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
-WITH collect(DISTINCT s.id) AS writable
+// Scopes in play: those `$actor` may write, or every scope when `$actor` is null (a run over
+// the whole graph). Collected first so the cube match is an index seek on :MemCube(scope).
+CALL () {
+  OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
+  RETURN s.id AS scope
+  UNION
+  WITH $actor AS a WHERE a IS NULL
+  MATCH (s:Scope) RETURN s.id AS scope
+}
+WITH collect(scope) AS scopes
 MATCH (c:MemCube)
-WHERE c.current AND c.status <> 'frozen'
-  AND ($actor IS NULL OR c.scope IN writable)
+WHERE c.scope IN scopes AND c.current AND c.status <> 'frozen'
   AND (c.heat > 0 OR c.hot_since IS NOT NULL)
 WITH c, ($now.epochMillis - coalesce(c.heat_at, $now).epochMillis) / 1000.0 / $half_life_s AS lives
 WITH c, coalesce(c.heat, 0.0) * 0.5 ^ (CASE WHEN lives > 0 THEN lives ELSE 0.0 END) AS h

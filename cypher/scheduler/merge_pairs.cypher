@@ -6,11 +6,19 @@
 // scale, (1 + cosine) / 2. Heat (decayed to `$now`) and creation time come along so the colder,
 // then older, cube of a pair is the one merged away. Every compared cube is returned (`near`
 // empty when it has no duplicate) so the merge write can mark them all as checked.
-OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
-WITH collect(DISTINCT s.id) AS writable
+// Scopes in play: those `$actor` may write, or every scope when `$actor` is null (a run over
+// the whole graph). Collected first so the cube match is an index seek on :MemCube(scope).
+CALL () {
+  OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
+  RETURN s.id AS scope
+  UNION
+  WITH $actor AS a WHERE a IS NULL
+  MATCH (s:Scope) RETURN s.id AS scope
+}
+WITH collect(scope) AS scopes
 MATCH (c:MemCube)
-WHERE c.current AND c.status IN ['generated', 'activated'] AND c.embedding IS NOT NULL
-  AND ($actor IS NULL OR c.scope IN writable)
+WHERE c.scope IN scopes AND c.current AND c.status IN ['generated', 'activated']
+  AND c.embedding IS NOT NULL
   AND (c.dedup_checked_vid IS NULL OR c.dedup_checked_vid <> c.vid)
 WITH c ORDER BY c.created_at DESC LIMIT $batch
 CALL (c) {

@@ -4,11 +4,19 @@
 // `$retry_before`, is blocked for that target: never queued twice. `partners` are the other
 // live cubes of its scope retrieved together with it at least `$min_co_hits` times (the
 // caller groups partners that are themselves promotable into one KV cache).
-OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
-WITH collect(DISTINCT s.id) AS writable
+// Scopes in play: those `$actor` may write, or every scope when `$actor` is null (a run over
+// the whole graph). Collected first so the cube match is an index seek on :MemCube(scope).
+CALL () {
+  OPTIONAL MATCH (:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope)
+  RETURN s.id AS scope
+  UNION
+  WITH $actor AS a WHERE a IS NULL
+  MATCH (s:Scope) RETURN s.id AS scope
+}
+WITH collect(scope) AS scopes
 MATCH (c:MemCube)
-WHERE c.current AND c.status = 'activated' AND c.hot_since IS NOT NULL
-  AND ($actor IS NULL OR c.scope IN writable)
+WHERE c.scope IN scopes AND c.current AND c.status = 'activated'
+  AND c.hot_since IS NOT NULL
   AND coalesce(c.hits, 0) >= $kv_min_hits
   AND c.hot_since <= $now - duration({seconds: $kv_sustain_s})
 WITH c, ($now.epochMillis - coalesce(c.heat_at, $now).epochMillis) / 1000.0 / $half_life_s AS lives

@@ -7,5 +7,7 @@ CREATE INDEX memcube_hash IF NOT EXISTS FOR (c:MemCube) ON (c.scope, c.content_h
 CREATE INDEX episode_scope IF NOT EXISTS FOR (e:Episode) ON (e.scope);
 CREATE INDEX episode_owner IF NOT EXISTS FOR (e:Episode) ON (e.owner);
 CREATE INDEX entity_scope_norm IF NOT EXISTS FOR (e:Entity) ON (e.scope, e.norm);
+CREATE INDEX episode_owner_session IF NOT EXISTS FOR (e:Episode) ON (e.owner, e.session_id);
+CREATE INDEX promotion_scope_status IF NOT EXISTS FOR (r:PromotionRequest) ON (r.scope, r.status);
 CREATE INDEX audit_actor IF NOT EXISTS FOR (a:AuditEvent) ON (a.actor);
 CREATE INDEX audit_scope IF NOT EXISTS FOR (a:AuditEvent) ON (a.scope);

@@ -8,10 +8,10 @@ import re
 # Short English function words: they match nearly every memory and only add noise to BM25.
 STOPWORDS = frozenset(
     """a an and are as at be but by can could do does did for from had has have how i i'm if
-    in into is it its me my of on or our should so some that the their them then there these
-    they this to was we were what when where which who why will with would you your yours
-    about any all am been being just like more most much no not now only other than too very
-    also get got go going want know think make need really""".split()
+    in into is it its me my of on or our should so some that the their them then there
+    these they this to was we were what when where which who why will with would you your
+    yours about any all am been being just like more most much no not now only other than
+    too very also get got go going want know think make need really""".split()
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LUCENE_KEYWORDS = {"and", "or", "not", "to"}

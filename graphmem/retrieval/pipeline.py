@@ -67,8 +67,8 @@ class HybridRetriever:
         if config.vector.enabled:
             embedding = self._embedder.embed([query])[0]
             timings["embed"] = _ms(t0)
-            results["vector"] = self._run("vector", actor, timings, base, k=config.vector.candidates,
-                                          embedding=embedding,
+            results["vector"] = self._run("vector", actor, timings, base,
+                                          k=config.vector.candidates, embedding=embedding,
                                           candidates=max(config.vector.candidates * 10, 100))
         terms = lucene.term_query(query)
         if config.fulltext.enabled and terms:
