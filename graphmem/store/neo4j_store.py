@@ -243,6 +243,14 @@ class Neo4jStore:
 
         return self._read("look up episodes", fn)
 
+    def existing_entity_ids(self, ids: list[str]) -> set[str]:
+        def fn(tx: ManagedTransaction) -> set[str]:
+            rows = tx.run("UNWIND $ids AS id MATCH (e:Entity {id: id}) RETURN e.id AS id",
+                          ids=ids)
+            return {r["id"] for r in rows}
+
+        return self._read("look up entities", fn)
+
     def write_batch(self, actor: str, batch: WriteBatch) -> WriteOutcome:
         """Episodes, entities, cubes, relations and the audit event: one transaction."""
 
