@@ -22,7 +22,8 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "pre
 def test_offline_extraction_builds_a_preference_subgraph(mem: GraphMem, uid: str,
                                                           driver: Driver) -> None:
     result = mem.add([
-        {"id": "t1", "role": "user", "content": "I can't stand crowds, so I avoid Lisbon in August."},
+        {"id": "t1", "role": "user",
+         "content": "I can't stand crowds, so I avoid Lisbon in August."},
         {"id": "t2", "role": "assistant", "content": "Got it, quieter months then."},
         {"id": "t3", "role": "user", "content": "I prefer window seats on long flights."},
     ], user_id=uid, session_id="s1")
@@ -110,7 +111,8 @@ def test_llm_extractor_end_to_end_over_http(server: tuple[str, Script],  # noqa:
         "llm_timeout_s": 5.0})
     with GraphMem(settings, embedder=embedder) as mem:
         result = mem.add([
-            {"role": "user", "content": "I can't stand crowds, and I moved to Berlin in March 2023."},
+            {"role": "user",
+             "content": "I can't stand crowds, and I moved to Berlin in March 2023."},
             {"role": "assistant", "content": "Noted! You might like quiet cafés in Kreuzberg."},
         ], user_id=uid, session_id="s1")
     assert result.extractor == "llm"
