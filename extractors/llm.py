@@ -6,6 +6,9 @@ it still does not fit, the model is shown its error and asked again, up to llm_m
 times, and then ExtractionError says what came back. The prompt lives in prompts/ as a file
 with a version id that every Extraction records, so a stored memory can be traced to the exact
 instructions that produced it.
+
+OpenAICompatibleBackend here is also GraphMem's only HTTP chat client: the benchmarks
+(graphmem.eval) use it for free-text generation and judging.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 import httpx
@@ -184,6 +188,12 @@ def _clamp(v: object, default: float) -> float:
 # --- backends ---------------------------------------------------------------------------
 
 
+class LLMError(ExtractionError):
+    """A chat endpoint failed (unreachable, an error status after the retries) or answered
+    something that is not a chat completion. An ExtractionError, so the memory pipeline treats
+    it as a failed extraction; the benchmarks raise it too, since they share this client."""
+
+
 @dataclass(frozen=True)
 class ChatResult:
     text: str
@@ -209,70 +219,114 @@ def estimate_tokens(text: str) -> int:
 class OpenAICompatibleBackend:
     """POST {base_url}/chat/completions, as served by OpenAI, vLLM, llama.cpp, Ollama, LM Studio.
 
-    JSON mode (response_format) is requested; a server that rejects it with a 400 is asked
-    again without it, and this instance remembers not to send it again.
+    The one HTTP chat client of GraphMem: the LLM extractor asks it for JSON, the benchmarks
+    (graphmem.eval) for free text. Network errors, 429 and 5xx are retried transport_retries
+    times with an exponential backoff from retry_backoff_s; anything else raises LLMError, so a
+    failed request is never mistaken for an empty answer.
+
+    json_mode, temperature and max_tokens are defaults for every request, and each call to
+    complete() may override them. JSON mode (response_format) is requested when json_mode is
+    on; a server that rejects it with a 400 is asked again without it, and this instance
+    remembers not to send it again. max_tokens=None leaves the length to the server.
     """
 
     def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
                  timeout_s: float = 60.0, transport_retries: int = 2,
+                 json_mode: bool = True, temperature: float = 0.0,
+                 max_tokens: int | None = None, retry_backoff_s: float = 0.25,
                  client: httpx.Client | None = None) -> None:
         self.model = model
+        self.json_mode = json_mode
+        self.temperature = temperature
+        self.max_tokens = max_tokens
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._retries = max(0, transport_retries)
+        self._backoff_s = max(0.0, retry_backoff_s)
         self._client = client or httpx.Client(timeout=timeout_s)
-        self._json_mode = True
+        self._server_json_mode = True
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> OpenAICompatibleBackend:
+    def from_settings(cls, settings: Settings, *, json_mode: bool = True,
+                      temperature: float = 0.0,
+                      max_tokens: int | None = None) -> OpenAICompatibleBackend:
+        """The endpoint of llm_base_url, llm_model, llm_api_key, llm_timeout_s and
+        llm_max_retries; ExtractionError when the URL or the model is missing."""
         if not settings.llm_base_url or not settings.llm_model:
             raise ExtractionError("the OpenAI-compatible backend needs GRAPHMEM_LLM_BASE_URL "
                                   "and GRAPHMEM_LLM_MODEL")
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
         return cls(settings.llm_base_url, settings.llm_model, api_key=key,
-                   timeout_s=settings.llm_timeout_s, transport_retries=settings.llm_max_retries)
+                   timeout_s=settings.llm_timeout_s, transport_retries=settings.llm_max_retries,
+                   json_mode=json_mode, temperature=temperature, max_tokens=max_tokens)
 
     def close(self) -> None:
         self._client.close()
 
-    def complete(self, messages: Sequence[Message]) -> ChatResult:
-        response = self._post(messages)
-        if response.status_code == 400 and self._json_mode and "response_format" in response.text:
+    def __enter__(self) -> OpenAICompatibleBackend:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def complete(self, messages: Sequence[Message], *, json_mode: bool | None = None,
+                 temperature: float | None = None,
+                 max_tokens: int | None = None) -> ChatResult:
+        """One completion; the keyword arguments override this instance's defaults."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "temperature": self.temperature if temperature is None else temperature,
+        }
+        limit = max_tokens or self.max_tokens
+        if limit:
+            body["max_tokens"] = limit
+        wants_json = self.json_mode if json_mode is None else json_mode
+        if wants_json and self._server_json_mode:
+            body["response_format"] = {"type": "json_object"}
+        response = self._post(body)
+        if response.status_code == 400 and "response_format" in body and (
+            "response_format" in response.text
+        ):
             log.info("%s rejected response_format; retrying without JSON mode", self._url)
-            self._json_mode = False
-            response = self._post(messages)
+            self._server_json_mode = False
+            del body["response_format"]
+            response = self._post(body)
         if response.status_code >= 400:
-            raise ExtractionError(f"LLM endpoint {self._url} answered {response.status_code}: "
-                                  f"{response.text[:300]}")
+            raise LLMError(f"LLM endpoint {self._url} answered {response.status_code}: "
+                           f"{response.text[:300]}")
         return self._result(response, messages)
 
-    def _post(self, messages: Sequence[Message]) -> httpx.Response:
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
         """POST with retries on network errors, 429 and 5xx (the transient failures)."""
-        body: dict[str, Any] = {"model": self.model, "messages": list(messages),
-                                "temperature": 0}
-        if self._json_mode:
-            body["response_format"] = {"type": "json_object"}
         for attempt in range(self._retries + 1):
             try:
                 response = self._client.post(self._url, json=body, headers=self._headers)
             except httpx.HTTPError as err:
                 if attempt == self._retries:
-                    raise ExtractionError(f"LLM endpoint {self._url} unreachable: {err}") from err
+                    raise LLMError(f"LLM endpoint {self._url} unreachable after "
+                                   f"{attempt + 1} attempt(s): {err}") from err
             else:
                 if response.status_code != 429 and response.status_code < 500:
                     return response
                 if attempt == self._retries:
                     return response
-            time.sleep(min(4.0, 0.25 * 2**attempt))
+            time.sleep(min(4.0, self._backoff_s * 2**attempt))
         raise AssertionError("unreachable")
 
     def _result(self, response: httpx.Response, messages: Sequence[Message]) -> ChatResult:
         try:
             data = response.json()
-            text = data["choices"][0]["message"]["content"] or ""
+            text = data["choices"][0]["message"]["content"]
         except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise ExtractionError(f"LLM endpoint {self._url} returned no chat completion: "
-                                  f"{response.text[:300]}") from err
+            raise LLMError(f"LLM endpoint {self._url} returned no chat completion: "
+                           f"{response.text[:300]}") from err
+        if text is None:
+            text = ""
+        if not isinstance(text, str):
+            raise LLMError(f"LLM endpoint {self._url} returned non-text content: "
+                           f"{response.text[:300]}")
         usage = data.get("usage") or {}
         tokens_in = usage.get("prompt_tokens")
         tokens_out = usage.get("completion_tokens")
@@ -280,7 +334,7 @@ class OpenAICompatibleBackend:
             tokens_in = sum(estimate_tokens(m["content"]) for m in messages)
         if not isinstance(tokens_out, int):
             tokens_out = estimate_tokens(text)
-        return ChatResult(str(text), tokens_in, tokens_out)
+        return ChatResult(text, tokens_in, tokens_out)
 
 
 class TransformersBackend:

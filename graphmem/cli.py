@@ -22,6 +22,7 @@ app = typer.Typer(
     "GRAPHMEM_* environment variables (e.g. GRAPHMEM_NEO4J_URI).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 schema_app = typer.Typer(help="Create and inspect the Neo4j schema (constraints, indexes).",
                          no_args_is_help=True)
@@ -257,7 +258,7 @@ def history(
 
 @app.command()
 def delete(
-    cube_id: Annotated[str, typer.Argument(help="Cube id.")],
+    cube_id: Annotated[str | None, typer.Argument(help="Cube id (not with --purge-user).")] = None,
     user: UserOpt = "default",
     actor: ActorOpt = None,
     purge_user: Annotated[bool, typer.Option(
@@ -269,6 +270,8 @@ def delete(
             if purge_user:
                 counts = mem.purge(user_id=user, actor=_actor(actor, user))
                 console.print(f"purged user {user}: {counts}")
+            elif cube_id is None:
+                raise _fail(ValueError("give a CUBE_ID, or --purge-user"))
             else:
                 cube = mem.delete(cube_id, actor=_actor(actor, user))
                 console.print(f"{cube.id} is now {cube.meta.status.value} (restorable)")

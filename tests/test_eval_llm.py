@@ -17,14 +17,22 @@ from typing import Any
 
 import pytest
 
+from graphmem.errors import GraphMemError
 from graphmem.eval.baselines import BM25Turns
-from graphmem.eval.llm import ChatClient, LLMConfig, LLMError, parse_yes_no
+from graphmem.eval.llm import (
+    LLMError,
+    OpenAICompatibleBackend,
+    chat_from_settings,
+    parse_yes_no,
+)
 from graphmem.eval.personamem import LLMChooser, load_contexts, load_questions
 from graphmem.eval.prefeval import Form, LocateRule, PrefEvalItem
 from graphmem.eval.prefeval_llm import Category, PrefEvalLLM, Verdict, parse_choice_letter
 from graphmem.eval.protocol import EvalTurn, Retrieved
 from graphmem.eval.report import prefeval_summary
 from graphmem.eval.runner import run_personamem, run_prefeval
+from graphmem.extractors.errors import ExtractionError
+from graphmem.settings import Settings
 
 SAMPLE = Path(__file__).parent / "data" / "personamem_sample"
 
@@ -73,40 +81,70 @@ def _handler(script: Script) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+Served = tuple[Script, OpenAICompatibleBackend]
+
+
 @pytest.fixture()
-def server() -> Iterator[tuple[Script, LLMConfig]]:
+def server() -> Iterator[Served]:
     script = Script()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(script))
     thread = threading.Thread(
         target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     thread.start()
-    config = LLMConfig(
-        base_url=f"http://127.0.0.1:{httpd.server_address[1]}/v1",
-        model="scripted",
+    chat = OpenAICompatibleBackend(
+        f"http://127.0.0.1:{httpd.server_address[1]}/v1",
+        "scripted",
         api_key="secret",
+        json_mode=False,
+        max_tokens=512,
         retry_backoff_s=0.0,
     )
     try:
-        yield script, config
+        yield script, chat
     finally:
+        chat.close()
         httpd.shutdown()
         httpd.server_close()
 
 
-def test_client_retries_then_answers(server: tuple[Script, LLMConfig]) -> None:
-    script, config = server
+def test_client_retries_then_answers(server: Served) -> None:
+    script, client = server
     script.rules = [("ping", "pong")]
     script.fail_next = 1
-    with ChatClient(config) as client:
-        assert client.complete([{"role": "user", "content": "ping"}]) == "pong"
+    assert client.complete([{"role": "user", "content": "ping"}]).text == "pong"
     assert len(script.requests) == 2
-    assert script.requests[-1]["path"] == "/v1/chat/completions"
-    assert script.requests[-1]["auth"] == "Bearer secret"
-    assert script.requests[-1]["model"] == "scripted"
+    last = script.requests[-1]
+    assert last["path"] == "/v1/chat/completions"
+    assert last["auth"] == "Bearer secret"
+    assert last["model"] == "scripted"
+    assert (last["temperature"], last["max_tokens"]) == (0.0, 512)
+    assert "response_format" not in last  # free text: no JSON mode
     script.fail_next = 5
-    with ChatClient(config) as client, pytest.raises(LLMError):
+    with pytest.raises(LLMError, match="answered 503"):
         client.complete([{"role": "user", "content": "ping"}])
+    assert len(script.requests) == 5  # one try and two retries (transport_retries=2)
+
+
+def test_per_call_options_override_the_defaults(server: Served) -> None:
+    script, client = server
+    client.complete([{"role": "user", "content": "x"}], json_mode=True, max_tokens=7,
+                    temperature=0.5)
+    last = script.requests[-1]
+    assert last["response_format"] == {"type": "json_object"}
+    assert (last["max_tokens"], last["temperature"]) == (7, 0.5)
+
+
+def test_one_error_type_for_extraction_and_benchmarks() -> None:
+    assert issubclass(LLMError, ExtractionError) and issubclass(LLMError, GraphMemError)
+    assert chat_from_settings(Settings()) is None
+    chat = chat_from_settings(
+        Settings(llm_base_url="http://127.0.0.1:9/v1", llm_model="m", llm_max_retries=0)
+    )
+    assert chat is not None
+    with chat, pytest.raises(LLMError, match="unreachable"):
+        chat.complete([{"role": "user", "content": "x"}])
+    assert (chat.model, chat.json_mode, chat.max_tokens) == ("m", False, 512)
 
 
 def test_parsers() -> None:
@@ -155,8 +193,8 @@ def _item() -> PrefEvalItem:
     )
 
 
-def test_prefeval_generation_judge_and_mcq(server: tuple[Script, LLMConfig]) -> None:
-    script, config = server
+def test_prefeval_generation_judge_and_mcq(server: Served) -> None:
+    script, client = server
     item = _item()
     _, correct = item.mcq()
     script.rules = [
@@ -171,10 +209,9 @@ def test_prefeval_generation_judge_and_mcq(server: tuple[Script, LLMConfig]) -> 
         EvalTurn(f"inter-{i}", r, f"unrelated chat {i}")
         for i, r in enumerate(["user", "assistant"] * 3)
     ]
-    with ChatClient(config) as client:
-        outcomes = run_prefeval(
-            [item], inter, [BM25Turns()], settings=[0, 3], llm=PrefEvalLLM(client), progress=False
-        )
+    outcomes = run_prefeval(
+        [item], inter, [BM25Turns()], settings=[0, 3], llm=PrefEvalLLM(client), progress=False
+    )
     assert [o.category for o in outcomes] == [Category.FOLLOWED.value] * 2
     assert all(o.mcq_correct for o in outcomes)
     assert outcomes[0].response is not None and "Tesla" in outcomes[0].response
@@ -186,39 +223,36 @@ def test_prefeval_generation_judge_and_mcq(server: tuple[Script, LLMConfig]) -> 
     assert row["rate:followed"] == 1.0 and row["mcq_accuracy"] == 1.0
 
 
-def test_judge_reads_violation(server: tuple[Script, LLMConfig]) -> None:
-    script, config = server
+def test_judge_reads_violation(server: Served) -> None:
+    script, client = server
     script.rules = [
         ("take into account", "Answer: No"),
         ("goes against", "Answer: Yes"),
         ("attribute to the user", "Answer: No"),
         ("useful content", "gibberish"),  # unreadable helpfulness counts as helpful
     ]
-    with ChatClient(config) as client:
-        verdict = PrefEvalLLM(client).judge("pref", "question", "Rent a V8 muscle car.")
+    verdict = PrefEvalLLM(client).judge("pref", "question", "Rent a V8 muscle car.")
     assert verdict.category is Category.UNAWARE
     assert len(script.requests) == 4
 
 
-def test_personamem_llm_chooser(server: tuple[Script, LLMConfig]) -> None:
-    script, config = server
+def test_personamem_llm_chooser(server: Served) -> None:
+    script, client = server
     questions = load_questions(SAMPLE / "questions.csv")
     contexts = load_contexts(SAMPLE / "shared_contexts.jsonl")
     # q-a2 and q-a3 ask the same question; the script answers it as q-a3 expects, "(b)".
     answers = {q.question: f"The answer is {q.correct_answer}." for q in questions}
     script.rules = list(answers.items())
-    with ChatClient(config) as client:
-        outcomes = run_personamem(
-            questions, contexts, [BM25Turns()], LLMChooser(client), k=3, progress=False
-        )
+    outcomes = run_personamem(
+        questions, contexts, [BM25Turns()], LLMChooser(client), k=3, progress=False
+    )
     assert {o.question_id for o in outcomes if not o.is_correct} == {"q-a2"}
     prompts = [r["messages"][0]["content"] for r in script.requests]
     assert any("vegetarian" in p for p in prompts)
 
 
-def test_llm_chooser_unreadable_answer_scores_wrong(server: tuple[Script, LLMConfig]) -> None:
-    script, config = server
+def test_llm_chooser_unreadable_answer_scores_wrong(server: Served) -> None:
+    script, client = server
     script.rules = [("Pick the best", "I cannot decide.")]
-    with ChatClient(config) as client:
-        got = LLMChooser(client).choose("q?", ["x", "y"], [Retrieved("m", [])])
+    got = LLMChooser(client).choose("q?", ["x", "y"], [Retrieved("m", [])])
     assert got is None

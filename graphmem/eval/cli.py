@@ -20,7 +20,7 @@ from graphmem.eval.prefeval import SETTINGS, Form
 
 if TYPE_CHECKING:
     from graphmem.eval.baselines import CachedEncoder
-    from graphmem.eval.llm import ChatClient
+    from graphmem.eval.llm import OpenAICompatibleBackend
     from graphmem.eval.protocol import MemorySystem
     from graphmem.settings import Settings
 
@@ -155,7 +155,7 @@ def prefeval(
         "limit": limit,
         "items": len(items),
         "incremental": not fresh_per_setting,
-        "llm": chat.config.model if chat is not None else None,
+        "llm": chat.model if chat is not None else None,
         "embedding_device": graph_settings.embedding_device,
     }
     paths = write_prefeval_report(outcomes, _out_dir(out, "prefeval"), ks, meta)
@@ -204,7 +204,7 @@ def personamem(
         "systems": [s.name for s in built],
         "k": k,
         "chooser": chooser.name,
-        "llm": chat.config.model if chat is not None else None,
+        "llm": chat.model if chat is not None else None,
     }
     paths = write_personamem_report(outcomes, _out_dir(out, "personamem"), meta)
     console = Console()
@@ -212,7 +212,7 @@ def personamem(
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
-def _close(systems: list[MemorySystem], chat: ChatClient | None) -> None:
+def _close(systems: list[MemorySystem], chat: OpenAICompatibleBackend | None) -> None:
     from graphmem.eval.runner import close_systems
 
     close_systems(systems)
@@ -236,8 +236,10 @@ def _lazy_encoder(device: str) -> Callable[[], CachedEncoder]:
 
 def _build(
     systems: str, llm: bool
-) -> tuple[Settings, list[MemorySystem], ChatClient | None, Callable[[], CachedEncoder]]:
-    from graphmem.eval.llm import ChatClient, LLMConfig
+) -> tuple[
+    Settings, list[MemorySystem], OpenAICompatibleBackend | None, Callable[[], CachedEncoder]
+]:
+    from graphmem.eval.llm import chat_from_settings
     from graphmem.eval.runner import make_systems
     from graphmem.settings import Settings
 
@@ -249,12 +251,9 @@ def _build(
         raise typer.BadParameter(str(exc), param_hint="--systems") from exc
     if not built:
         raise typer.BadParameter("no systems given", param_hint="--systems")
-    chat = None
-    if llm:
-        config = LLMConfig.from_settings(settings)
-        if config is None:
-            raise typer.BadParameter(
-                "--llm needs GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL", param_hint="--llm"
-            )
-        chat = ChatClient(config)
+    chat = chat_from_settings(settings) if llm else None
+    if llm and chat is None:
+        raise typer.BadParameter(
+            "--llm needs GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL", param_hint="--llm"
+        )
     return settings, built, chat, encoder

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from graphmem.eval.baselines import CachedEncoder
-from graphmem.eval.llm import ChatClient, memory_block
+from graphmem.eval.llm import OpenAICompatibleBackend, memory_block
 from graphmem.eval.protocol import EvalTurn, Retrieved
 from graphmem.eval.text import bm25_tokens
 
@@ -209,7 +209,7 @@ class LLMChooser:
 
     name = "llm"
 
-    def __init__(self, client: ChatClient) -> None:
+    def __init__(self, client: OpenAICompatibleBackend) -> None:
         self._client = client
 
     def choose(
@@ -233,8 +233,9 @@ class LLMChooser:
                     ),
                 },
             ],
+            json_mode=False,
             max_tokens=16,
-        )
+        ).text
         found = _ANSWER_LABEL.search(reply) or re.match(r"^\s*([a-zA-Z])\b", reply)
         if found is None:
             return None

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from graphmem.eval.llm import ChatClient, memory_block, parse_yes_no
+from graphmem.eval.llm import OpenAICompatibleBackend, memory_block, parse_yes_no
 from graphmem.eval.protocol import Retrieved
 
 ANSWER_WORDS = 300
@@ -87,7 +87,9 @@ _JUDGE_QUESTIONS: dict[str, str] = {
 class PrefEvalLLM:
     """Generation, judging and the MCQ task over one chat endpoint."""
 
-    def __init__(self, client: ChatClient, judge: ChatClient | None = None) -> None:
+    def __init__(
+        self, client: OpenAICompatibleBackend, judge: OpenAICompatibleBackend | None = None
+    ) -> None:
         self._client = client
         self._judge = judge or client
 
@@ -99,8 +101,9 @@ class PrefEvalLLM:
                     "role": "user",
                     "content": f"{question} (Please respond within {ANSWER_WORDS} words.)",
                 },
-            ]
-        )
+            ],
+            json_mode=False,
+        ).text
 
     def judge(self, preference: str, question: str, response: str) -> Verdict:
         answers: dict[str, bool] = {}
@@ -113,7 +116,8 @@ class PrefEvalLLM:
                 f"{criterion}\n"
                 "Explain briefly, then finish with a line 'Answer: Yes' or 'Answer: No'."
             )
-            verdict = parse_yes_no(self._judge.complete([{"role": "user", "content": prompt}]))
+            reply = self._judge.complete([{"role": "user", "content": prompt}], json_mode=False)
+            verdict = parse_yes_no(reply.text)
             # An unreadable grade counts as the harmless outcome except for helpfulness, so a
             # broken judge cannot make a system look better than it is.
             answers[name] = verdict if verdict is not None else name == "helpful"
@@ -135,8 +139,9 @@ class PrefEvalLLM:
                     ),
                 },
             ],
+            json_mode=False,
             max_tokens=32,
-        )
+        ).text
         return parse_choice_letter(reply, len(options))
 
 
