@@ -73,6 +73,7 @@ class GraphMem:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.retriever.close()
         self.scheduler.close()
         self.store.close()
 

@@ -51,6 +51,8 @@ WHERE c.scope IN readable AND c.current AND c.status IN $statuses
   AND ($include_superseded OR c.superseded_by IS NULL)
 RETURN c {.*, embedding: null, search_text: null} AS cube, score, vias,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
+  CASE WHEN $embedding IS NULL THEN null
+    ELSE vector.similarity.cosine(c.embedding, $embedding) END AS similarity,
   [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids,
   [(c)-[:ABOUT]->(n:Entity) | n.name] AS entities
 ORDER BY score DESC

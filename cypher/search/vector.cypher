@@ -12,6 +12,7 @@ WHERE c.scope IN readable AND c.current AND c.status IN $statuses
   AND ($include_superseded OR c.superseded_by IS NULL)
 RETURN c {.*, embedding: null, search_text: null} AS cube, score,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
+  score AS similarity,
   [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids,
   [(c)-[:ABOUT]->(n:Entity) | n.name] AS entities
 ORDER BY score DESC

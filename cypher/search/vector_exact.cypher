@@ -14,5 +14,7 @@ ORDER BY score DESC
 LIMIT $k
 RETURN c {.*, embedding: null, search_text: null} AS cube, score,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
+  CASE WHEN $embedding IS NULL THEN null
+    ELSE vector.similarity.cosine(c.embedding, $embedding) END AS similarity,
   [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids,
   [(c)-[:ABOUT]->(n:Entity) | n.name] AS entities

@@ -25,13 +25,15 @@ class SearchConfig(BaseModel):
     that is also semantically close but cannot carry one that is not. "rrf" is reciprocal rank
     fusion (k=60, Cormack et al.); "weighted" sums min-max normalised scores."""
 
-    vector: RetrieverConfig = RetrieverConfig(weight=1.0)
-    fulltext: RetrieverConfig = RetrieverConfig(weight=0.05)
+    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=20)
+    fulltext: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     fusion: Literal["similarity", "rrf", "weighted"] = "similarity"
     rrf_k: int = Field(default=60, ge=1)
     graph_seed_from_top: int = Field(
-        default=3, ge=0, description="entities of the other retrievers' top hits seed the walk")
+        default=0, ge=0,
+        description="also seed the walk from the entities of the other retrievers' top N hits "
+        "(the walk then runs after them instead of beside them)")
     max_seeds: int = Field(default=8, ge=1)
     mmr_lambda: float | None = Field(
         default=None, ge=0.0, le=1.0, description="1 = pure relevance; None = MMR off")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 
 
 def reciprocal_rank_fusion(
@@ -35,20 +34,15 @@ def weighted_score_fusion(
 
 
 def similarity_fusion(
-    query: Sequence[float],
-    vectors: Mapping[str, Sequence[float]],
+    cosine: Mapping[str, float],
     scored: Mapping[str, Mapping[str, float]],
     weights: Mapping[str, float],
 ) -> dict[str, float]:
-    """Every candidate, whoever found it, scored by cosine similarity to the query plus the
-    weighted, max-normalised score of each lexical/graph retriever that found it."""
-    ids = list(vectors)
-    fused: dict[str, float] = {}
-    if ids:
-        mat = np.asarray([vectors[c] for c in ids], dtype=np.float64)
-        q = np.asarray(query, dtype=np.float64)
-        sims = mat @ q / (np.linalg.norm(mat, axis=1) * (np.linalg.norm(q) or 1.0) + 1e-12)
-        fused = {c: weights.get("vector", 1.0) * float(s) for c, s in zip(ids, sims, strict=True)}
+    """Every candidate, whoever found it, scored by its cosine similarity to the query (computed
+    in the database) plus the weighted, max-normalised score of each lexical/graph retriever
+    that found it."""
+    w_vec = weights.get("vector", 1.0)
+    fused = {cid: w_vec * cos for cid, cos in cosine.items()}
     for name, scores in scored.items():
         top = max(scores.values(), default=0.0)
         if top <= 0:

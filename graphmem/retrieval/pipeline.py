@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ class HybridRetriever:
         self._store = store
         self._embedder = embedder
         self._cross_encoders: dict[str, CrossEncoder] = {}
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="retriever")
 
     def search(
         self,
@@ -60,30 +62,40 @@ class HybridRetriever:
             "kinds": kinds,
             "statuses": list(SEARCHABLE_STATUSES),
             "include_superseded": config.include_superseded,
-            "with_embedding": config.mmr_lambda is not None or config.fusion == "similarity",
+            "with_embedding": config.mmr_lambda is not None,
         }
-        embedding: list[float] | None = None
         results: dict[str, list[StoredCube]] = {}
-        if config.vector.enabled:
-            embedding = self._embedder.embed([query])[0]
-            timings["embed"] = _ms(t0)
-            results["vector"] = self._run("vector", actor, timings, base,
-                                          k=config.vector.candidates, embedding=embedding,
-                                          candidates=max(config.vector.candidates * 10, 100))
         terms = lucene.term_query(query)
+        needs_embedding = config.vector.enabled or (
+            config.fusion == "similarity" and len(config.enabled()) > 1)
+        if needs_embedding:
+            base["embedding"] = self._embedder.embed([query])[0]
+            timings["embed"] = _ms(t0)
+        else:
+            base["embedding"] = None
+        # The retrievers run side by side (each its own transaction); the walk waits only when
+        # it is seeded from the others' top hits.
+        pending: dict[str, Future[list[StoredCube]]] = {}
         if config.fulltext.enabled and terms:
-            results["fulltext"] = self._run("fulltext", actor, timings, base,
-                                            k=config.fulltext.candidates, terms=terms,
-                                            candidates=config.fulltext.candidates * 10)
-        if config.graph_walk.enabled:
+            pending["fulltext"] = self._pool.submit(
+                self._run, "fulltext", actor, timings, base, k=config.fulltext.candidates,
+                terms=terms, candidates=config.fulltext.candidates * 10)
+        walk_now = config.graph_walk.enabled and config.graph_seed_from_top == 0 and terms
+        if walk_now:
+            pending["graph_walk"] = self._pool.submit(self._walk, actor, timings, base, config,
+                                                      terms, [])
+        if config.vector.enabled:
+            results["vector"] = self._run("vector", actor, timings, base,
+                                          k=config.vector.candidates,
+                                          candidates=config.vector.candidates * 10)
+        for name, future in pending.items():
+            results[name] = future.result()
+        if config.graph_walk.enabled and not walk_now:
             seeds = _top_ids(results, config.graph_seed_from_top)
             if terms or seeds:
-                results["graph_walk"] = self._run(
-                    "graph_walk", actor, timings, base, k=config.graph_walk.candidates,
-                    entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
-                    seed_cube_weight=0.5)
+                results["graph_walk"] = self._walk(actor, timings, base, config, terms, seeds)
         t1 = time.perf_counter()
-        ranked = self._rank(results, config, query, now or datetime.now(UTC), embedding)
+        ranked = self._rank(results, config, query, now or datetime.now(UTC))
         timings["rank"] = _ms(t1)
         by_id = {c.props["id"]: c for rows in results.values() for c in rows}
         hits = [self._hit(cid, score, results, by_id) for cid, score in ranked]
@@ -97,6 +109,15 @@ class HybridRetriever:
             per_retriever={n: [c.props["id"] for c in rows] for n, rows in results.items()},
         )
 
+    def _walk(self, actor: str, timings: dict[str, float], base: dict[str, Any],
+              config: SearchConfig, terms: str, seeds: list[str]) -> list[StoredCube]:
+        return self._run("graph_walk", actor, timings, base, k=config.graph_walk.candidates,
+                         entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
+                         seed_cube_weight=0.5)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     def _run(self, name: RetrieverName, actor: str, timings: dict[str, float],
              base: dict[str, Any], **params: Any) -> list[StoredCube]:
         t = time.perf_counter()
@@ -105,15 +126,16 @@ class HybridRetriever:
         return rows
 
     def _rank(self, results: dict[str, list[StoredCube]], config: SearchConfig, query: str,
-              now: datetime, embedding: list[float] | None) -> list[tuple[str, float]]:
+              now: datetime) -> list[tuple[str, float]]:
         weights = {n: getattr(config, n).weight for n in results}
-        if config.fusion == "similarity":
-            if embedding is None:
-                embedding = self._embedder.embed([query])[0]
+        if len(results) == 1:
+            # One retriever: its own order is the answer, nothing to fuse.
+            (rows,) = results.values()
+            fused = {c.props["id"]: c.score or 0.0 for c in rows}
+        elif config.fusion == "similarity":
             fused = fusion.similarity_fusion(
-                embedding,
-                {c.props["id"]: c.embedding for rows in results.values() for c in rows
-                 if c.embedding},
+                {c.props["id"]: 2.0 * c.similarity - 1.0 for rows in results.values()
+                 for c in rows if c.similarity is not None},
                 {n: {c.props["id"]: c.score or 0.0 for c in rows} for n, rows in results.items()
                  if n != "vector"},
                 weights)

@@ -65,6 +65,8 @@ def _stored(record: Any) -> StoredCube:
         embedding=list(record["embedding"]) if "embedding" in keys and record["embedding"]
         else None,
         vias=list(record["vias"]) if "vias" in keys else [],
+        similarity=float(record["similarity"])
+        if "similarity" in keys and record["similarity"] is not None else None,
     )
 
 

@@ -97,6 +97,7 @@ class StoredCube:
     score: float | None = None
     embedding: list[float] | None = None
     vias: list[str] = field(default_factory=list)
+    similarity: float | None = None  # Neo4j's cosine to the query, (1 + cos) / 2
 
 
 @dataclass
