@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 
-
 def reciprocal_rank_fusion(
     ranked: Mapping[str, Sequence[str]], weights: Mapping[str, float], k: int = 60
 ) -> dict[str, float]:
