@@ -146,3 +146,16 @@ def test_superseded_preferences_are_left_out_unless_asked(mem: GraphMem, uid: st
     everything = {h.cube.id for h in mem.search("what do I eat", user_id=uid, limit=5,
                                                 config=cfg)}
     assert {old.id, new.id} <= everything
+
+
+@pytest.mark.parametrize("recipe", ["baseline_bm25", "baseline_dense"])
+def test_in_process_baselines_rank_the_same_readable_cubes(mem: GraphMem, uid: str,
+                                                           recipe: str) -> None:
+    other = f"oth{uuid.uuid4().hex[:8]}"
+    _write(mem, other, [("Secret: the window seat code is 1234.", [])])
+    ids = _write(mem, uid, [("I prefer window seats on long flights.", []),
+                            ("I collect vintage cameras.", [])])
+    hits = mem.search("window seat flights", user_id=uid, recipe=recipe, limit=5)
+    assert hits[0].cube.id == ids["I prefer window seats on long flights."]
+    assert all(h.cube.meta.owner == uid for h in hits)
+    assert recipe in hits[0].explanation

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RetrieverName = Literal["vector", "fulltext", "graph_walk"]
+RetrieverName = Literal["vector", "fulltext", "graph_walk", "readable_cubes"]
 
 
 class RetrieverConfig(BaseModel):
@@ -47,6 +47,9 @@ class SearchConfig(BaseModel):
     include_superseded: bool = False
     rerank: Literal["none", "cross-encoder"] = "none"
     rerank_model: str | None = None
+    baseline: Literal["bm25", "dense"] | None = Field(
+        default=None, description="rank in process (rank-bm25 / brute-force dense) instead of "
+        "the Neo4j retrievers, over the same readable cubes: for benchmarks")
     top_k_chunks: int = Field(default=3, ge=1)
     chunk_tokens: int = Field(default=512, ge=16)
 
@@ -72,4 +75,6 @@ RECIPES: dict[str, SearchConfig] = {
     "vector": _only("vector"),
     "bm25": _only("fulltext"),
     "graph": _only("graph_walk"),
+    "baseline_bm25": SearchConfig(baseline="bm25"),
+    "baseline_dense": SearchConfig(baseline="dense"),
 }

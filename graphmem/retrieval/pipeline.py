@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from graphmem.embeddings import Embedder
 from graphmem.models import SEARCHABLE_STATUSES, SearchHit
 from graphmem.records import cube_from_stored
-from graphmem.retrieval import fusion, lucene
+from graphmem.retrieval import baselines, fusion, lucene
 from graphmem.retrieval.config import RetrieverName, SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
@@ -64,6 +64,9 @@ class HybridRetriever:
             "include_superseded": config.include_superseded,
             "with_embedding": config.mmr_lambda is not None,
         }
+        if config.baseline is not None:
+            return self._baseline(actor, query, config.baseline, base, limit, config, t0,
+                                  timings)
         results: dict[str, list[StoredCube]] = {}
         terms = lucene.term_query(query)
         needs_embedding = config.vector.enabled or (
@@ -108,6 +111,26 @@ class HybridRetriever:
             timings_ms=timings,
             per_retriever={n: [c.props["id"] for c in rows] for n, rows in results.items()},
         )
+
+    def _baseline(self, actor: str, query: str, kind: str, base: dict[str, Any], limit: int,
+                  config: SearchConfig, t0: float, timings: dict[str, float]
+                  ) -> RetrievalResult:
+        cubes = self._store.retrieve(actor, "readable_cubes", {**base, "embedding": None})
+        timings["load"] = _ms(t0)
+        if kind == "bm25":
+            ranked = baselines.bm25_rank(query, cubes, limit)
+        else:
+            ranked = baselines.dense_rank(self._embedder.embed([query])[0], cubes, limit)
+        name = f"baseline_{kind}"
+        hits = [SearchHit(cube=cube_from_stored(c), score=c.score or 0.0,
+                          scores={name: c.score or 0.0},
+                          explanation=f"{name} #{i} ({c.score or 0.0:.2f})")
+                for i, c in enumerate(ranked, start=1)]
+        timings["total"] = _ms(t0)
+        chunks = pack([(h.cube.id, h.cube.text) for h in hits], config.top_k_chunks,
+                      config.chunk_tokens)
+        return RetrievalResult(hits=hits, chunks=chunks, timings_ms=timings,
+                               per_retriever={name: [h.cube.id for h in hits]})
 
     def _walk(self, actor: str, timings: dict[str, float], base: dict[str, Any],
               config: SearchConfig, terms: str, seeds: list[str]) -> list[StoredCube]:
