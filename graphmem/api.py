@@ -32,6 +32,7 @@ from graphmem.models import (
     Priority,
     SearchHit,
     Status,
+    utcnow,
 )
 from graphmem.principals import Principal, check_name, check_scope, shared_scope
 from graphmem.records import cube_from_stored
@@ -347,6 +348,12 @@ class GraphMem:
                              subject=None, result="denied")
             raise PermissionDenied(f"{acting.id} may read cube {cube_id!r} but not change it")
         return check
+
+    def merge_duplicates(self, *, actor: str) -> int:
+        """Merge near-duplicate cubes in the scopes the actor may write (status merged, linked
+        MERGED_INTO the survivor); the scheduler's tick runs the same pass."""
+        acting = self._principal(actor)
+        return self.scheduler.lifecycle.merge(utcnow(), actor=acting.id).count
 
     def purge(self, *, user_id: str, actor: str) -> PurgeCounts:
         """Erase everything of a user (all versions, episodes, entities, audit trail).

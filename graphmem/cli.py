@@ -196,13 +196,16 @@ def ingest(
                     stats["superseded"] += len(result.superseded)
                     stats["duplicates"] += result.skipped_duplicates
                     bar.update(len(part))
+            merged = sum(mem.merge_duplicates(actor=_actor(actor, u))
+                         for u in {s.user_id or user for s in sessions})
     except GraphMemError as exc:
         raise _fail(exc) from exc
     elapsed = time.perf_counter() - started
     console.print(f"{len(sessions)} sessions, {total} messages in {elapsed:.1f}s "
                   f"({total / max(elapsed, 1e-9):.1f} msg/s), extractor {extractor}: "
                   f"{stats['episodes']} new episodes, {stats['cubes']} new cubes, "
-                  f"{stats['superseded']} superseded, {stats['duplicates']} duplicates skipped")
+                  f"{stats['superseded']} superseded, {stats['duplicates']} duplicates skipped, "
+                  f"{merged} near-duplicates merged")
 
 
 @app.command()

@@ -141,6 +141,7 @@ def test_graphmem_ingest_prefeval_file_is_idempotent(neo4j_settings: Settings, u
     first = CliRunner().invoke(app, ["ingest", str(path), "--user", uid], env=env)
     assert first.exit_code == 0, first.output
     assert "extractor offline" in " ".join(first.output.split())
+    assert "near-duplicates merged" in " ".join(first.output.split())
     records, _, _ = driver.execute_query(
         "MATCH (p:Preference {owner: $u}) RETURN count(p) AS n", u=uid)
     assert records[0]["n"] > 0
