@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from neo4j import Driver
 from typer.testing import CliRunner
 
@@ -127,6 +128,7 @@ def test_llm_extractor_end_to_end_over_http(server: tuple[str, Script],  # noqa:
     assert len(records) == 1  # the relation from the user lands on the user entity
 
 
+@pytest.mark.skipif(not DATA.is_dir(), reason="PrefEval dev data (../shared/datasets) not present")
 def test_graphmem_ingest_prefeval_file_is_idempotent(neo4j_settings: Settings, uid: str,
                                                      tmp_path: Path, driver: Driver,
                                                      monkeypatch: object) -> None:
