@@ -224,9 +224,8 @@ class GraphMem:
             for (cube, structured, ids), vec in zip(planned, vectors, strict=True)
         ]
         outcome = self.store.write_batch(acting.id, batch)
-        created = {c.id for c in outcome.cubes if c.created}
-        cubes = [self.get(cid, actor=acting.id) for cid in dict.fromkeys(
-            c.id for c in outcome.cubes if c.created)] if created else []
+        created = list(dict.fromkeys(c.id for c in outcome.cubes if c.created))
+        cubes = [cube_from_stored(c) for c in self.store.get_cubes(acting.id, created)]
         log.info("add: user=%s episodes=%d new cubes=%d extractor=%s", owner.name,
                  len(outcome.new_episode_ids), len(created), extractor_name)
         return AddResult(

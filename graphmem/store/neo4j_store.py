@@ -350,6 +350,16 @@ class Neo4jStore:
 
         return self._write("get", fn)
 
+    def get_cubes(self, actor: str, ids: list[str]) -> list[StoredCube]:
+        """Several current cubes in one read (the caller's write was already audited)."""
+        if not ids:
+            return []
+
+        def fn(tx: ManagedTransaction) -> list[StoredCube]:
+            return [_stored(r) for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids)]
+
+        return self._read("get cubes", fn)
+
     def list_cubes(self, actor: str, *, owner: str | None, kinds: list[str] | None,
                    statuses: list[str] | None, limit: int, offset: int) -> list[StoredCube]:
         def fn(tx: ManagedTransaction) -> list[StoredCube]:
