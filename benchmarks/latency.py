@@ -123,6 +123,8 @@ def main() -> None:
     ap.add_argument("--recipes", default="vector,bm25,graph,hybrid")
     ap.add_argument("--uri", default=None, help="benchmark against this Neo4j (it is wiped)")
     ap.add_argument("--out", default="benchmarks/results/latency.json")
+    ap.add_argument("--keep", action="store_true",
+                    help="reuse the cubes already in the benchmark graph (no wipe)")
     args = ap.parse_args()
 
     if args.uri:
@@ -139,7 +141,8 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder(settings, cache_size=0)
     results: dict[str, Any] = {"machine": "2 cores, 24 GiB", "sizes": {}}
     with GraphMem(settings, embedder=embedder) as mem:
-        mem.store.wipe()
+        if not args.keep:
+            mem.store.wipe()
         mem.store.ensure_schema(settings.embedding_dim)
         for size in [int(s) for s in args.sizes.split(",")]:
             populate(mem, size, rng)

@@ -4,7 +4,9 @@
 //   ABOUT the seed (weight 1.0), ABOUT an entity RELATED to the seed (0.6),
 //   derived from the same dialogue turn as a cube about the seed (0.5),
 //   ABOUT an entity co-mentioned with the seed in another cube (0.3).
-// Scores add up over seeds and paths, so cubes tied to several query entities rise; this
+// Every hop is capped at `$fanout` nodes, so hub entities (mentioned in thousands of cubes)
+// cost a bounded walk. Scores add up over seeds and paths, so cubes tied to several query
+// entities rise; this
 // reaches memories that share no words with the query. The seed cubes themselves are left
 // out: they are already ranked by the retriever that found them.
 MATCH (actor:Principal {id: $actor})
@@ -30,17 +32,29 @@ ORDER BY seed_weight DESC
 LIMIT $max_seeds
 CALL (seed, readable) {
   MATCH (seed)<-[:ABOUT]-(c:MemCube)
+  WITH c LIMIT $fanout
   RETURN c, 1.0 AS w, seed.name AS via
   UNION ALL
-  MATCH (seed)-[:RELATED]-(n:Entity)<-[:ABOUT]-(c:MemCube)
+  MATCH (seed)-[:RELATED]-(n:Entity)
   WHERE n.scope IN readable
+  WITH n LIMIT $fanout
+  MATCH (n)<-[:ABOUT]-(c:MemCube)
+  WITH c, n LIMIT $fanout
   RETURN c, 0.6 AS w, seed.name + ' → ' + n.name AS via
   UNION ALL
-  MATCH (seed)<-[:ABOUT]-(:MemCube {current: true})-[:DERIVED_FROM]->(:Episode)<-[:DERIVED_FROM]-(c:MemCube)
+  MATCH (seed)<-[:ABOUT]-(m:MemCube {current: true})
+  WITH m LIMIT $fanout
+  MATCH (m)-[:DERIVED_FROM]->(:Episode)<-[:DERIVED_FROM]-(c:MemCube)
+  WITH c LIMIT $fanout
   RETURN c, 0.5 AS w, seed.name + ' (same turn)' AS via
   UNION ALL
-  MATCH (seed)<-[:ABOUT]-(:MemCube {current: true})-[:ABOUT]->(n:Entity)<-[:ABOUT]-(c:MemCube)
+  MATCH (seed)<-[:ABOUT]-(m:MemCube {current: true})
+  WITH m LIMIT $fanout
+  MATCH (m)-[:ABOUT]->(n:Entity)
   WHERE n <> seed AND n.scope IN readable
+  WITH DISTINCT n LIMIT $fanout
+  MATCH (n)<-[:ABOUT]-(c:MemCube)
+  WITH c, n LIMIT $fanout
   RETURN c, 0.3 AS w, seed.name + ' ~ ' + n.name AS via
 }
 WITH readable, c, sum(seed_weight * w) AS score, collect(DISTINCT via)[0..3] AS vias

@@ -1,10 +1,24 @@
 // Vector retriever: approximate nearest neighbours from the vector index, then the ACL and
-// lifecycle filters. `$candidates` over-fetches because the index is global across users;
-// when fewer than `$k` survive, the caller falls back to search/vector_exact.cypher.
+// lifecycle filters. The index is global across users, so it is asked for more candidates
+// the smaller the actor's share of all cubes is (total from the count store, the actor's
+// count from the scope index); when fewer than `$k` still survive the filters, the caller
+// falls back to search/vector_exact.cypher.
 MATCH (actor:Principal {id: $actor})
 OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_READ]->(s:Scope)
 WITH collect(DISTINCT s.id) AS readable
-CALL db.index.vector.queryNodes('memcube_embedding', $candidates, $embedding)
+CALL () {
+  MATCH (any_cube:MemCube)
+  RETURN count(any_cube) AS total
+}
+CALL (readable) {
+  MATCH (mine:MemCube)
+  WHERE mine.scope IN readable
+  RETURN count(mine) AS own
+}
+WITH readable, 3.0 * $k * total / (own + 1) AS want
+WITH readable, toInteger(CASE WHEN want < $candidates THEN $candidates
+  WHEN want > $max_candidates THEN $max_candidates ELSE want END) AS fetch
+CALL db.index.vector.queryNodes('memcube_embedding', fetch, $embedding)
 YIELD node AS c, score
 WHERE c.scope IN readable AND c.current AND c.status IN $statuses
   AND ($owner IS NULL OR c.owner = $owner)

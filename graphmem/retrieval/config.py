@@ -34,7 +34,8 @@ class SearchConfig(BaseModel):
         default=0, ge=0,
         description="also seed the walk from the entities of the other retrievers' top N hits "
         "(the walk then runs after them instead of beside them)")
-    max_seeds: int = Field(default=8, ge=1)
+    max_seeds: int = Field(default=5, ge=1)
+    graph_fanout: int = Field(default=50, ge=1, description="nodes per hop and seed in the walk")
     mmr_lambda: float | None = Field(
         default=None, ge=0.0, le=1.0, description="1 = pure relevance; None = MMR off")
     recency_half_life_days: float | None = Field(default=None, gt=0)

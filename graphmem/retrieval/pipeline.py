@@ -90,7 +90,8 @@ class HybridRetriever:
         if config.vector.enabled:
             results["vector"] = self._run("vector", actor, timings, base,
                                           k=config.vector.candidates,
-                                          candidates=config.vector.candidates * 10)
+                                          candidates=config.vector.candidates * 5,
+                                          max_candidates=5000)
         for name, future in pending.items():
             results[name] = future.result()
         if config.graph_walk.enabled and not walk_now:
@@ -136,7 +137,7 @@ class HybridRetriever:
               config: SearchConfig, terms: str, seeds: list[str]) -> list[StoredCube]:
         return self._run("graph_walk", actor, timings, base, k=config.graph_walk.candidates,
                          entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
-                         seed_cube_weight=0.5)
+                         seed_cube_weight=0.5, fanout=config.graph_fanout)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
