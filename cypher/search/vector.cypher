@@ -15,7 +15,7 @@ CALL (readable) {
   WHERE mine.scope IN readable
   RETURN count(mine) AS own
 }
-WITH readable, 3.0 * $k * total / (own + 1) AS want
+WITH readable, 1.5 * $k * total / (own + 1) AS want
 WITH readable, toInteger(CASE WHEN want < $candidates THEN $candidates
   WHEN want > $max_candidates THEN $max_candidates ELSE want END) AS fetch
 CALL db.index.vector.queryNodes('memcube_embedding', fetch, $embedding)

@@ -25,7 +25,7 @@ class SearchConfig(BaseModel):
     that is also semantically close but cannot carry one that is not. "rrf" is reciprocal rank
     fusion (k=60, Cormack et al.); "weighted" sums min-max normalised scores."""
 
-    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=20)
+    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=10)
     fulltext: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     fusion: Literal["similarity", "rrf", "weighted"] = "similarity"
