@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from graphmem import ingest
 from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
-from graphmem.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from graphmem.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from graphmem.models import (
     SEARCHABLE_STATUSES,
     AddResult,
@@ -40,7 +40,7 @@ from graphmem.retrieval import RECIPES, HybridRetriever, RetrievalResult, Search
 from graphmem.schedulers.scheduler import MemScheduler
 from graphmem.settings import Settings
 from graphmem.store.neo4j_store import Neo4jStore
-from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteBatch
+from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteBatch, WriteCheck
 
 if TYPE_CHECKING:
     from graphmem.cubes.bundle import BundleManifest
@@ -306,17 +306,13 @@ class GraphMem:
         acting = self._principal(actor)
         check = self._writable(acting, self._check_id(cube_id))
         if expected_version is not None and check.version != expected_version:
-            from graphmem.errors import Conflict
-
             raise Conflict(f"cube {cube_id} is at version {check.version}, "
                            f"not {expected_version}")
         if check.status in (Status.ARCHIVED, Status.MERGED, Status.FROZEN):
             raise InvalidInput(f"cube {cube_id} is {check.status}; restore it before updating")
-        kind = self.store.get_cube(acting.id, cube_id)
-        cube_kind = kind.props.get("kind", "fact") if kind else "fact"
         self.store.new_version(acting.id, check.vid, text=clean,
                                embedding=self.embedder.embed([clean])[0],
-                               content_hash=ingest.cube_hash(cube_kind, clean),
+                               content_hash=ingest.cube_hash(check.kind, clean),
                                attributes_json=None, reason=reason)
         return self.get(cube_id, actor=acting.id)
 
@@ -336,7 +332,7 @@ class GraphMem:
             raise InvalidInput(f"cube {cube_id} is {check.status}; cannot move it to {to}")
         return self.get(cube_id, actor=acting.id)
 
-    def _writable(self, acting: Principal, cube_id: str) -> Any:
+    def _writable(self, acting: Principal, cube_id: str) -> WriteCheck:
         check = self.store.check_write(acting.id, cube_id)
         if check is None or not check.can_read:
             self.store.audit(acting.id, "write", targets=[cube_id], scope=None, subject=None,

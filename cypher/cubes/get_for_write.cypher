@@ -7,4 +7,4 @@ OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[r:CAN_READ]->(:Scope {id
 OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[w:CAN_WRITE]->(:Scope {id: c.scope})
 WITH c, count(r) > 0 AS can_read, count(w) > 0 AS can_write
 RETURN c.vid AS vid, c.version AS version, c.status AS status, c.scope AS scope,
-  c.text AS text, c.owner AS owner, can_read, can_write
+  c.text AS text, c.owner AS owner, c.kind AS kind, can_read, can_write

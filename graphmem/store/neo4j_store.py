@@ -312,7 +312,7 @@ class Neo4jStore:
                 return None
             r = rows[0]
             return WriteCheck(r["vid"], r["version"], r["status"], r["scope"], r["text"],
-                              r["owner"], r["can_read"], r["can_write"])
+                              r["owner"], r["kind"] or "fact", r["can_read"], r["can_write"])
 
         return self._read("check write access", fn)
 

@@ -108,6 +108,7 @@ class WriteCheck:
     scope: str
     text: str
     owner: str | None
+    kind: str
     can_read: bool
     can_write: bool
 
