@@ -2,7 +2,7 @@
 // lifecycle filters. The index is global across users, so it is asked for more candidates
 // the smaller the actor's share of all cubes is (total from the count store, the actor's
 // count from the scope index); when fewer than `$k` still survive the filters, the caller
-// falls back to search/vector_exact.cypher.
+// asks again with `$overfetch` = 4, then falls back to search/vector_exact.cypher.
 MATCH (actor:Principal {id: $actor})
 OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_READ]->(s:Scope)
 WITH collect(DISTINCT s.id) AS readable
@@ -15,7 +15,7 @@ CALL (readable) {
   WHERE mine.scope IN readable
   RETURN count(mine) AS own
 }
-WITH readable, 1.5 * $k * total / (own + 1) AS want
+WITH readable, $overfetch * 3.0 * $k * total / (own + 1) AS want
 WITH readable, toInteger(CASE WHEN want < $candidates THEN $candidates
   WHEN want > $max_candidates THEN $max_candidates ELSE want END) AS fetch
 CALL db.index.vector.queryNodes('memcube_embedding', fetch, $embedding)

@@ -384,12 +384,19 @@ class Neo4jStore:
     def retrieve(self, actor: str, retriever: str, params: dict[str, Any]) -> list[StoredCube]:
         """Run one retriever query (search/<retriever>.cypher) in a read transaction.
 
-        The vector index is shared by all users, so ANN results are over-fetched and, when
-        ACL filtering leaves fewer than k, replaced by an exact scan of the readable scopes."""
+        The vector index is shared by all users, so ANN results are over-fetched in proportion
+        to the actor's share of the graph; when ACL filtering leaves fewer than k, the ANN query
+        runs again with four times the candidates, and only then an exact scan of the readable
+        scopes (which is exact but grows with the actor's cubes)."""
 
         def fn(tx: ManagedTransaction) -> list[StoredCube]:
-            rows = self._run(tx, f"search/{retriever}", actor=actor, **params)
-            if retriever == "vector" and len(rows) < params["k"]:
+            if retriever != "vector":
+                return [_stored(r) for r in self._run(tx, f"search/{retriever}", actor=actor,
+                                                      **params)]
+            rows = self._run(tx, "search/vector", actor=actor, overfetch=1.0, **params)
+            if len(rows) < params["k"]:
+                rows = self._run(tx, "search/vector", actor=actor, overfetch=4.0, **params)
+            if len(rows) < params["k"]:
                 rows = self._run(tx, "search/vector_exact", actor=actor, **params)
             return [_stored(r) for r in rows]
 
