@@ -42,7 +42,7 @@ class SearchConfig(BaseModel):
     recency_weight: float = Field(default=0.1, ge=0.0)
     priority_weight: float = Field(default=0.05, ge=0.0)
     kind_boost: dict[str, float] = Field(
-        default_factory=lambda: {"preference": 0.06},
+        default_factory=lambda: {"preference": 0.15},
         description="added to a candidate's fused score by cube kind, e.g. distilled "
         "preferences over raw episode turns")
     include_superseded: bool = False
