@@ -56,6 +56,9 @@ class SentenceTransformerEmbedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # a CLI's stdout must stay clean (e.g. --json)
 
             path = bundled_model_path(self._settings.embedding_model)
             log.info("loading embedding model from %s", path)

@@ -41,11 +41,11 @@ def test_add_search_get_history_delete_export_import(env: dict[str, str], uid: s
     run = CliRunner().invoke
     added = run(app, ["add", "I'm allergic to shellfish.", "--user", uid, "--json"], env=env)
     assert added.exit_code == 0, added.output
-    cube = json.loads(added.output)["cubes"][0]
+    cube = json.loads(added.stdout)["cubes"][0]
     found = run(app, ["search", "what can't I eat", "--user", uid, "--json"], env=env)
     assert found.exit_code == 0 and cube["meta"]["id"] in found.output
     got = run(app, ["get", cube["meta"]["id"], "--user", uid], env=env)
-    assert json.loads(got.output)["payload"]["content"] == cube["payload"]["content"]
+    assert json.loads(got.stdout)["payload"]["content"] == cube["payload"]["content"]
     history = run(app, ["history", cube["meta"]["id"], "--user", uid], env=env)
     assert history.exit_code == 0 and "shellfish" in history.output
     exported = run(app, ["export", str(tmp_path / "b"), "--user", uid], env=env)
