@@ -58,7 +58,8 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging
 
-            hf_logging.disable_progress_bar()  # a CLI's stdout must stay clean (e.g. --json)
+            # A CLI's stdout must stay clean (e.g. --json): no model-loading progress bar.
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
             path = bundled_model_path(self._settings.embedding_model)
             log.info("loading embedding model from %s", path)
