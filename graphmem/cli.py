@@ -53,6 +53,8 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deta
          ) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # the driver logs each retry; GraphMem reports the outcome itself
+        logging.getLogger("neo4j").setLevel(logging.ERROR)
 
 
 def _memory(settings: Settings | None = None) -> Any:

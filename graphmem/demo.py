@@ -31,11 +31,21 @@ def load_demo_conversation() -> dict[str, Any]:
 
 def connect(settings: Settings, console: Console) -> GraphMem:
     """Connect, starting the project's own Neo4j first when the URI points at this machine."""
+    parsed = urlparse(settings.neo4j_uri)
+    if parsed.hostname in LOCAL_HOSTS:
+        from graphmem.neo4j_local.server import bolt_answers
+
+        if not bolt_answers(parsed.port or 7687):
+            return _start_local(settings, console)
     try:
         return GraphMem(settings)
     except StoreUnavailable:
-        if urlparse(settings.neo4j_uri).hostname not in LOCAL_HOSTS:
+        if parsed.hostname not in LOCAL_HOSTS:
             raise
+    return _start_local(settings, console)
+
+
+def _start_local(settings: Settings, console: Console) -> GraphMem:
     from graphmem.neo4j_local.server import up
 
     console.print("Neo4j is not running here; starting the local server "
