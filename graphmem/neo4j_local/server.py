@@ -33,6 +33,7 @@ from neo4j.exceptions import AuthError, DriverError, Neo4jError
 
 from graphmem.errors import GraphMemError
 from graphmem.settings import Settings
+from graphmem.store.queries import Queries
 
 log = logging.getLogger(__name__)
 
@@ -687,7 +688,7 @@ def _repair_credentials(settings: Settings, layout: ServerLayout, uri: str) -> N
     if settings.neo4j_user != "neo4j":
         with neo4j.GraphDatabase.driver(uri, auth=("neo4j", password)) as driver:
             result = driver.execute_query(
-                "CREATE USER $user IF NOT EXISTS SET PASSWORD $password CHANGE NOT REQUIRED",
+                Queries()["admin/create_user"],
                 user=settings.neo4j_user,
                 password=password,
                 database_="system",
@@ -701,7 +702,7 @@ def _claim_default_admin(settings: Settings, layout: ServerLayout, uri: str) -> 
     try:
         with neo4j.GraphDatabase.driver(uri, auth=("neo4j", "neo4j")) as driver:
             driver.execute_query(
-                "ALTER CURRENT USER SET PASSWORD FROM $old TO $new",
+                Queries()["admin/claim_default_admin"],
                 old="neo4j",
                 new=password,
                 database_="system",

@@ -153,7 +153,7 @@ class Neo4jStore:
             for path in self._q.schema_files():
                 for statement in split_statements(path.read_text(encoding="utf-8")):
                     s.run(statement, dim=dim, version=version).consume()
-            s.run("CALL db.awaitIndexes(60)").consume()
+            s.run(self._q["schema/await_indexes"]).consume()
 
     def ensure_schema(self, dim: int) -> str:
         """Apply the schema unless the graph already records this exact schema version."""
@@ -237,21 +237,17 @@ class Neo4jStore:
 
     # --- writes -------------------------------------------------------------------------------
 
-    def existing_episode_ids(self, ids: list[str]) -> set[str]:
+    def _existing(self, query: str, ids: list[str]) -> set[str]:
         def fn(tx: ManagedTransaction) -> set[str]:
-            rows = tx.run("UNWIND $ids AS id MATCH (e:Episode {id: id}) RETURN e.id AS id",
-                          ids=ids)
-            return {r["id"] for r in rows}
+            return {r["id"] for r in self._run(tx, query, ids=ids)}
 
-        return self._read("look up episodes", fn)
+        return self._read(query, fn)
+
+    def existing_episode_ids(self, ids: list[str]) -> set[str]:
+        return self._existing("episodes/existing", ids)
 
     def existing_entity_ids(self, ids: list[str]) -> set[str]:
-        def fn(tx: ManagedTransaction) -> set[str]:
-            rows = tx.run("UNWIND $ids AS id MATCH (e:Entity {id: id}) RETURN e.id AS id",
-                          ids=ids)
-            return {r["id"] for r in rows}
-
-        return self._read("look up entities", fn)
+        return self._existing("entities/existing", ids)
 
     def write_batch(self, actor: str, batch: WriteBatch) -> WriteOutcome:
         """Episodes, entities, cubes, relations and the audit event: one transaction."""
