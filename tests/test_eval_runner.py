@@ -16,6 +16,7 @@ from graphmem.eval.prefeval import Form, LocateRule, PrefEvalItem
 from graphmem.eval.protocol import EvalTurn, MemorySystem
 from graphmem.eval.report import prefeval_markdown, prefeval_summary, write_prefeval_report
 from graphmem.eval.runner import GraphMemSystem, PrefEvalOutcome, make_systems, run_prefeval
+from graphmem.retrieval.config import RetrieverConfig, SearchConfig
 
 SAMPLE = Path(__file__).parent / "data" / "personamem_sample"
 DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/prefeval-dev"
@@ -230,7 +231,10 @@ def test_graphmem_adapter_shares_distractors_through_scopes_on_real_neo4j(
 ) -> None:
     """The shared-distractor adapter against the real store: a user sees its own turns plus
     exactly the distractors shown so far, and never another setting's scope."""
-    system = GraphMemSystem(mem=mem, name=f"gm{uid}", view_recipes=("vector",))
+    bm25_only = SearchConfig(vector=RetrieverConfig(enabled=False),
+                             graph_walk=RetrieverConfig(enabled=False))
+    system = GraphMemSystem(mem=mem, name=f"gm{uid}", view_recipes=("vector",),
+                            view_configs={"lexical": bm25_only})
     own = [EvalTurn(f"{uid}-0", "user", "I never eat mushrooms, I find them disgusting.")]
     inter = [EvalTurn(f"inter-{i}", "user" if i % 2 == 0 else "assistant",
                       f"Distractor {i}: how do I sort a list of tuples in Python?")
@@ -246,5 +250,10 @@ def test_graphmem_adapter_shares_distractors_through_scopes_on_real_neo4j(
     seen = {t for r in system.retrieve(uid, "sort a list of tuples in Python", 10)
             for t in r.source_turn_ids}
     assert {"inter-0", "inter-2", "inter-4"} <= seen
-    assert [name for name, _ in system.views()] == [f"gm{uid}", f"gm{uid}[vector]"]
+    views = dict(system.views())
+    assert list(views) == [f"gm{uid}", f"gm{uid}[vector]", f"gm{uid}[lexical]"]
+    # A configured view really searches with its own config: keyword search cannot find the
+    # mushroom turn from a question that shares no word with it, the vector view can.
+    assert not views[f"gm{uid}[lexical]"](uid, "Any dinner ideas for me?", 5)
+    assert views[f"gm{uid}[vector]"](uid, "Any dinner ideas for me?", 5)
     system.reset(uid)

@@ -276,9 +276,11 @@ class GraphMemSystem:
         name: str = "graphmem",
         shared_prefix: str | None = "inter-",
         view_recipes: Sequence[str] = (),
+        view_configs: Mapping[str, Any] | None = None,
     ) -> None:
         self._mem = mem
         self._view_recipes = tuple(view_recipes)
+        self._view_configs = dict(view_configs or {})
         self._shared_prefix = shared_prefix
         self._shared_seen: dict[str, list[EvalTurn]] = {}
         self._granted: dict[str, str] = {}
@@ -362,6 +364,14 @@ class GraphMemSystem:
                 return self._retrieve(user_id, query, k, options)
 
             out.append((f"{self.name}[{recipe}]", view))
+        for label, config in self._view_configs.items():
+            options = {**self._search_options, "config": config}
+
+            def configured(user_id: str, query: str, k: int,
+                           options: dict[str, Any] = options) -> list[Retrieved]:
+                return self._retrieve(user_id, query, k, options)
+
+            out.append((f"{self.name}[{label}]", configured))
         return out
 
     def retrieve(self, user_id: str, query: str, k: int) -> list[Retrieved]:
