@@ -42,6 +42,14 @@ def variants() -> dict[str, SearchConfig]:
             fusion="rrf", rrf_k=5, fulltext=RetrieverConfig(weight=0.1, candidates=20),
             graph_walk=RetrieverConfig(weight=0.1, candidates=20)),
         "weighted (min-max)": SearchConfig(fusion="weighted"),
+        "+ preference channel 3": default.model_copy(
+            update={"preferences": RetrieverConfig(candidates=3, weight=0.0)}),
+        "+ pref channel 3, 1 slot": default.model_copy(
+            update={"preferences": RetrieverConfig(candidates=3, weight=0.0),
+                    "preference_slots": 1}),
+        "+ pref channel 5, 2 slots": default.model_copy(
+            update={"preferences": RetrieverConfig(candidates=5, weight=0.0),
+                    "preference_slots": 2}),
     }
 
 

@@ -4,17 +4,19 @@ graph walk reaching memories that share no words with the query, packing, supers
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from neo4j import Driver
 
 from graphmem.api import GraphMem
 from graphmem.ingest import Origin, cube_row, entity_id, normalise_entity
-from graphmem.models import CubeKind, NewCube
+from graphmem.models import CubeKind, CubeMeta, CubePayload, MemCube, NewCube, SearchHit
 from graphmem.retrieval import RECIPES, SearchConfig
 from graphmem.retrieval.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from graphmem.retrieval.lucene import term_query
 from graphmem.retrieval.packing import count_tokens, pack
+from graphmem.retrieval.pipeline import reserve_slots
 from graphmem.retrieval.rank import mmr
 from graphmem.store.protocol import EntityRow, RelationRow, WriteBatch
 
@@ -116,7 +118,7 @@ def test_hybrid_fuses_and_explains(mem: GraphMem, uid: str) -> None:
     assert {"embed", "vector", "fulltext", "total"} <= set(result.timings_ms)
 
 
-@pytest.mark.parametrize("recipe", ["vector", "bm25", "graph", "hybrid"])
+@pytest.mark.parametrize("recipe", ["vector", "bm25", "graph", "hybrid", "personal"])
 def test_every_retriever_applies_the_acl(mem: GraphMem, recipe: str) -> None:
     owner, other = f"own{uuid.uuid4().hex[:8]}", f"oth{uuid.uuid4().hex[:8]}"
     _write(mem, owner, [("Zephyrine keeps the spare key under the blue flowerpot.",
@@ -124,6 +126,44 @@ def test_every_retriever_applies_the_acl(mem: GraphMem, recipe: str) -> None:
     _write(mem, other, [("I like tea.", [])])
     hits = mem.search("Zephyrine spare key flowerpot", user_id=other, recipe=recipe, limit=20)
     assert all(h.cube.meta.owner == other for h in hits)
+
+
+def test_personal_recipe_keeps_a_preference_in_the_top_k(mem: GraphMem, uid: str) -> None:
+    """A preference that shares little with the question loses to closer facts under plain
+    hybrid ranking; the personal recipe's preference channel and slots bring it into the top k,
+    and only the reader's own preferences can take those slots."""
+    pref = mem.remember("I dislike reading long articles or research papers.", user_id=uid,
+                        kind=CubeKind.PREFERENCE)
+    for text in ["The weekly newsletter summarises artificial intelligence developments.",
+                 "Artificial intelligence conferences publish their latest developments online.",
+                 "My colleague follows artificial intelligence developments on a podcast.",
+                 "Staying updated on technology news is part of my job."]:
+        mem.remember(text, user_id=uid)
+    other = f"oth{uuid.uuid4().hex[:8]}"
+    mem.remember("I love reading long research papers on artificial intelligence.",
+                 user_id=other, kind=CubeKind.PREFERENCE)
+    question = "What is the best way for me to stay updated on artificial intelligence?"
+    plain = [h.cube.id for h in mem.search(question, user_id=uid, limit=3)]
+    assert pref.id not in plain
+    hits = mem.search(question, user_id=uid, limit=3, recipe="personal")
+    assert pref.id in [h.cube.id for h in hits]
+    assert all(h.cube.meta.owner == uid for h in hits)
+    assert "preference #1" in next(h.explanation for h in hits if h.cube.id == pref.id)
+
+
+def test_reserve_slots_moves_the_best_preferences_up() -> None:
+    def hit(cid: str, kind: CubeKind) -> SearchHit:
+        now = datetime.now(UTC)
+        meta = CubeMeta(id=cid, kind=kind, created=now, updated=now, scope="scope:private:t")
+        return SearchHit(cube=MemCube(meta=meta, payload=CubePayload(content=cid)), score=0.0)
+
+    hits = [hit("f1", CubeKind.FACT), hit("f2", CubeKind.FACT), hit("f3", CubeKind.FACT),
+            hit("p1", CubeKind.PREFERENCE), hit("f4", CubeKind.FACT),
+            hit("p2", CubeKind.PREFERENCE)]
+    out = [h.cube.text for h in reserve_slots(hits, 3, 2, "preference")]
+    assert out == ["f1", "p1", "p2", "f2", "f3", "f4"]
+    assert [h.cube.text for h in reserve_slots(hits, 3, 0, "preference")] == \
+        [h.cube.text for h in hits]
 
 
 def test_recipes_are_data() -> None:

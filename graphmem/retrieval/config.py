@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RetrieverName = Literal["vector", "fulltext", "graph_walk", "readable_cubes"]
+RetrieverName = Literal["vector", "fulltext", "graph_walk", "preferences", "readable_cubes"]
 
 
 class RetrieverConfig(BaseModel):
@@ -28,6 +28,15 @@ class SearchConfig(BaseModel):
     vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=10)
     fulltext: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
+    preferences: RetrieverConfig = Field(
+        default=RetrieverConfig(enabled=False, weight=0.0, candidates=3),
+        description="preference channel: the reader's preference cubes nearest the query "
+        "(exact cosine), so a stated preference competes even when many other memories are "
+        "semantically closer to the question; ranked like every candidate")
+    preference_slots: int = Field(
+        default=0, ge=0,
+        description="reserve up to this many of the top-k results for the best-ranked "
+        "preference cubes (a personalised answer needs the user's preferences in context)")
     fusion: Literal["similarity", "rrf", "weighted"] = "similarity"
     rrf_k: int = Field(default=60, ge=1)
     graph_seed_from_top: int = Field(
@@ -55,14 +64,15 @@ class SearchConfig(BaseModel):
     chunk_tokens: int = Field(default=512, ge=16)
 
     def enabled(self) -> list[RetrieverName]:
-        names: list[RetrieverName] = ["vector", "fulltext", "graph_walk"]
+        names: list[RetrieverName] = ["vector", "fulltext", "graph_walk", "preferences"]
         return [n for n in names if getattr(self, n).enabled]
 
 
 def _only(name: RetrieverName) -> SearchConfig:
     cfg = SearchConfig()
-    for other in ("vector", "fulltext", "graph_walk"):
-        getattr(cfg, other).enabled = other == name
+    for other in ("vector", "fulltext", "graph_walk", "preferences"):
+        setattr(cfg, other, getattr(cfg, other).model_copy(update={"enabled": other == name}))
+    cfg.preference_slots = 0
     cfg.graph_seed_from_top = 0
     return cfg
 
@@ -73,6 +83,10 @@ RECIPES: dict[str, SearchConfig] = {
                                graph_walk=RetrieverConfig(weight=0.5, candidates=20)),
     "hybrid_mmr": SearchConfig(mmr_lambda=0.7),
     "fast": SearchConfig(graph_walk=RetrieverConfig(enabled=False)),
+    # Personalised answers: the reader's preferences nearest the question compete as their own
+    # channel and hold two of the top-k places (benchmarks/fusion_ablation.py measures it).
+    "personal": SearchConfig(preferences=RetrieverConfig(weight=0.0, candidates=5),
+                             preference_slots=2),
     "vector": _only("vector"),
     "bm25": _only("fulltext"),
     "graph": _only("graph_walk"),

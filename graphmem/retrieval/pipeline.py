@@ -26,7 +26,10 @@ from graphmem.store.protocol import Store, StoredCube
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-LABELS = {"vector": "vector", "fulltext": "bm25", "graph_walk": "graph"}
+LABELS = {"vector": "vector", "fulltext": "bm25", "graph_walk": "graph",
+          "preferences": "preference"}
+# Channels scored by their cosine to the query, not by a lexical/graph score of their own.
+SIMILARITY_CHANNELS = ("vector", "preferences")
 
 
 @dataclass
@@ -69,7 +72,7 @@ class HybridRetriever:
                                   timings)
         results: dict[str, list[StoredCube]] = {}
         terms = lucene.term_query(query)
-        needs_embedding = config.vector.enabled or (
+        needs_embedding = config.vector.enabled or config.preferences.enabled or (
             config.fusion == "similarity" and len(config.enabled()) > 1)
         if needs_embedding:
             base["embedding"] = self._embedder.embed([query])[0]
@@ -83,6 +86,10 @@ class HybridRetriever:
             pending["fulltext"] = self._pool.submit(
                 self._run, "fulltext", actor, timings, base, k=config.fulltext.candidates,
                 terms=terms, candidates=config.fulltext.candidates * 10)
+        if (config.preferences.enabled and base["embedding"] is not None
+                and (kinds is None or "preference" in kinds)):
+            pending["preferences"] = self._pool.submit(
+                self._run, "preferences", actor, timings, base, k=config.preferences.candidates)
         walk_now = config.graph_walk.enabled and config.graph_seed_from_top == 0 and terms
         if walk_now:
             pending["graph_walk"] = self._pool.submit(self._walk, actor, timings, base, config,
@@ -103,6 +110,8 @@ class HybridRetriever:
         timings["rank"] = _ms(t1)
         by_id = {c.props["id"]: c for rows in results.values() for c in rows}
         hits = [self._hit(cid, score, results, by_id) for cid, score in ranked]
+        if config.preference_slots:
+            hits = reserve_slots(hits, limit, config.preference_slots, "preference")
         chunks = pack([(h.cube.id, h.cube.text) for h in hits], config.top_k_chunks,
                       config.chunk_tokens)
         timings["total"] = _ms(t0)
@@ -161,7 +170,7 @@ class HybridRetriever:
                 {c.props["id"]: 2.0 * c.similarity - 1.0 for rows in results.values()
                  for c in rows if c.similarity is not None},
                 {n: {c.props["id"]: c.score or 0.0 for c in rows} for n, rows in results.items()
-                 if n != "vector"},
+                 if n not in SIMILARITY_CHANNELS},
                 weights)
         elif config.fusion == "rrf":
             fused = fusion.reciprocal_rank_fusion(
@@ -218,6 +227,23 @@ class HybridRetriever:
                     break
         return SearchHit(cube=cube_from_stored(by_id[cid]), score=score, scores=scores,
                          explanation=" + ".join(why))
+
+
+def reserve_slots(hits: list[SearchHit], limit: int, slots: int, kind: str) -> list[SearchHit]:
+    """Make sure the first `limit` hits hold at least `slots` cubes of `kind` when there are
+    that many: the best-ranked ones below the cut move up, each taking the place of the
+    lowest-ranked hit of another kind inside it. Order is otherwise kept."""
+    top, rest = hits[:limit], hits[limit:]
+    have = sum(h.cube.meta.kind == kind for h in top)
+    promote = [h for h in rest if h.cube.meta.kind == kind][: max(slots - have, 0)]
+    for hit in promote:
+        victim = max((i for i, h in enumerate(top) if h.cube.meta.kind != kind), default=None)
+        if victim is None:
+            break
+        rest.insert(0, top.pop(victim))
+        top.append(hit)
+        rest.remove(hit)
+    return top + rest
 
 
 def _spread_sources(order: list[str], props: dict[str, Any]) -> list[str]:
