@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     neo4j_password: SecretStr = SecretStr("graphmem-local")
     neo4j_database: str = "neo4j"
     neo4j_connect_timeout_s: float = 5.0
+    audit_reads: Literal["sync", "batched"] = Field(
+        default="batched",
+        description="search audit events: one transaction each (sync), or queued and written "
+        "together every audit_flush_ms (batched; off the latency path)")
+    audit_flush_ms: int = Field(default=200, ge=10, le=60_000)
 
     # --- Local Neo4j server (provisioned from Maven Central when there is no Docker) ---------
     neo4j_version: str = "5.26.30"

@@ -11,14 +11,16 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j import exceptions as neo4j_errors
 from neo4j.time import Date, DateTime
 
-from graphmem.errors import Conflict, PermissionDenied, StoreUnavailable
+from graphmem.errors import Conflict, GraphMemError, PermissionDenied, StoreUnavailable
 from graphmem.settings import Settings
+from graphmem.store.audit_buffer import AuditBuffer
 from graphmem.store.protocol import (
     AuditSpec,
     CubeRow,
@@ -83,10 +85,17 @@ class Neo4jStore:
             connection_acquisition_timeout=settings.neo4j_connect_timeout_s * 2,
             notifications_min_severity="OFF",
         )
+        self._audit_buffer = AuditBuffer(self._write_audit_batch,
+                                         interval_s=settings.audit_flush_ms / 1000)
 
     # --- plumbing -----------------------------------------------------------------------------
 
     def close(self) -> None:
+        try:
+            self._audit_buffer.close()
+        except GraphMemError as exc:
+            log.warning("closing with %d search audit events unwritten: %s",
+                        self._audit_buffer.pending, exc)
         self._driver.close()
 
     @contextmanager
@@ -401,6 +410,9 @@ class Neo4jStore:
     # --- erasure, export, import --------------------------------------------------------------
 
     def purge_user(self, actor: str, principal: str, user_id: str) -> PurgeCounts:
+        # Queued search events naming the user must reach the graph before the erasure, or
+        # they would be written after it.
+        self._audit_buffer.flush()
         def fn(tx: ManagedTransaction) -> PurgeCounts:
             rows = self._run(tx, "cubes/purge_user", principal=principal, user_id=user_id)
             counts = PurgeCounts(0, 0, 0, 0, 0) if not rows else PurgeCounts(
@@ -473,7 +485,24 @@ class Neo4jStore:
 
         self._write("audit", fn)
 
+    def audit_later(self, actor: str, action: str, *, targets: list[str], scope: str | None,
+                    subject: str | None, result: str, detail: str | None = None) -> None:
+        """Queue an audit event for the next batched write (see store/audit_buffer.py)."""
+        self._audit_buffer.add({
+            "at": datetime.now(UTC), "actor": actor, "action": action, "targets": targets,
+            "scope": scope, "subject": subject, "result": result, "detail": detail})
+
+    def flush_audit(self) -> int:
+        return self._audit_buffer.flush()
+
+    def _write_audit_batch(self, events: list[dict[str, Any]]) -> None:
+        def fn(tx: ManagedTransaction) -> None:
+            self._run(tx, "audit/record_batch", events=events)
+
+        self._write("audit", fn)
+
     def recent_audit(self, principal: str, limit: int) -> list[dict[str, Any]]:
+        self._audit_buffer.flush()  # the trail a reader sees includes queued search events
         def fn(tx: ManagedTransaction) -> list[dict[str, Any]]:
             rows = self._run(tx, "audit/recent", principal=principal, limit=limit)
             return [_native(dict(r["event"])) for r in rows]
