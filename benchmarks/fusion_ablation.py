@@ -23,8 +23,9 @@ from graphmem.retrieval.config import RECIPES, RetrieverConfig, SearchConfig
 
 
 def variants() -> dict[str, SearchConfig]:
-    """The default (similarity fusion) against RRF and weighted fusion, and against itself
-    without each lexical/graph retriever and without the preference prior."""
+    """The default (similarity fusion; vector, BM25, graph walk and the preference channel)
+    against RRF and weighted fusion, and against itself without each retriever and without
+    the preference prior; then with reserved preference slots (the `personal` recipe)."""
     default = SearchConfig()
     return {
         "vector": RECIPES["vector"],
@@ -34,6 +35,8 @@ def variants() -> dict[str, SearchConfig]:
         "similarity, no graph": default.model_copy(
             update={"graph_walk": RetrieverConfig(enabled=False)}),
         "similarity, no kind prior": default.model_copy(update={"kind_boost": {}}),
+        "similarity, no preference channel": default.model_copy(
+            update={"preferences": RetrieverConfig(enabled=False)}),
         "rrf k60, weights 1/1/1": SearchConfig(
             fusion="rrf", fulltext=RetrieverConfig(weight=1.0),
             graph_walk=RetrieverConfig(weight=1.0)),
@@ -42,8 +45,6 @@ def variants() -> dict[str, SearchConfig]:
             fusion="rrf", rrf_k=5, fulltext=RetrieverConfig(weight=0.1, candidates=20),
             graph_walk=RetrieverConfig(weight=0.1, candidates=20)),
         "weighted (min-max)": SearchConfig(fusion="weighted"),
-        "+ preference channel 3": default.model_copy(
-            update={"preferences": RetrieverConfig(candidates=3, weight=0.0)}),
         "+ pref channel 3, 1 slot": default.model_copy(
             update={"preferences": RetrieverConfig(candidates=3, weight=0.0),
                     "preference_slots": 1}),

@@ -232,7 +232,8 @@ def test_graphmem_adapter_shares_distractors_through_scopes_on_real_neo4j(
     """The shared-distractor adapter against the real store: a user sees its own turns plus
     exactly the distractors shown so far, and never another setting's scope."""
     bm25_only = SearchConfig(vector=RetrieverConfig(enabled=False),
-                             graph_walk=RetrieverConfig(enabled=False))
+                             graph_walk=RetrieverConfig(enabled=False),
+                             preferences=RetrieverConfig(enabled=False))
     system = GraphMemSystem(mem=mem, name=f"gm{uid}", view_recipes=("vector",),
                             view_configs={"lexical": bm25_only})
     own = [EvalTurn(f"{uid}-0", "user", "I never eat mushrooms, I find them disgusting.")]

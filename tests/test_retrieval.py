@@ -168,7 +168,8 @@ def test_reserve_slots_moves_the_best_preferences_up() -> None:
 
 def test_recipes_are_data() -> None:
     assert RECIPES["bm25"].enabled() == ["fulltext"]
-    assert RECIPES["hybrid"].enabled() == ["vector", "fulltext", "graph_walk"]
+    assert RECIPES["hybrid"].enabled() == ["vector", "fulltext", "graph_walk", "preferences"]
+    assert RECIPES["vector"].enabled() == ["vector"]
     custom = SearchConfig(mmr_lambda=0.5, recency_half_life_days=30)
     assert custom.model_copy(update={"top_k_chunks": 1}).top_k_chunks == 1
 

@@ -29,7 +29,7 @@ class SearchConfig(BaseModel):
     fulltext: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     preferences: RetrieverConfig = Field(
-        default=RetrieverConfig(enabled=False, weight=0.0, candidates=3),
+        default=RetrieverConfig(enabled=True, weight=0.0, candidates=3),
         description="preference channel: the reader's preference cubes nearest the query "
         "(exact cosine), so a stated preference competes even when many other memories are "
         "semantically closer to the question; ranked like every candidate")

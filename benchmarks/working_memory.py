@@ -1,0 +1,107 @@
+"""Working-memory hit rate: how well the scheduler's per-session prediction (cubes about the
+entities of the session's latest turns, cypher/scheduler/preload.cypher) anticipates what the
+next search returns, on PrefEval persona-driven conversations replayed turn by turn.
+
+The loop is an agent's: before answering each user turn it searches memory with that turn,
+then the turn and the assistant's reply are added to memory. The scheduler scores its current
+prediction against every search (WorkingMemory.observe), then predicts again. Baseline in the
+same run, on the same searches: a recency predictor holding the cubes extracted from the same
+number of latest turns (policy.preload_turns), the cheapest prediction an agent could make.
+
+    python benchmarks/working_memory.py [--items 3] [--uri bolt://...]
+
+Writes benchmarks/results/working_memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import deque
+from pathlib import Path
+
+from tqdm import tqdm
+
+from graphmem.api import GraphMem
+from graphmem.eval.cli import default_prefeval_dir
+from graphmem.eval.prefeval import Form, load_items
+from graphmem.settings import Settings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--items", type=int, default=3, help="conversations per topic")
+    ap.add_argument("--k", type=int, default=5, help="cubes per search")
+    ap.add_argument("--uri", default=None)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/working_memory.json"))
+    args = ap.parse_args()
+    data = args.data or default_prefeval_dir()
+    if data is None:
+        raise SystemExit("PrefEval data not found; pass --data")
+    if args.uri:
+        settings = Settings(neo4j_uri=args.uri)
+    else:
+        from graphmem.neo4j_local.server import up
+
+        base = Settings()
+        settings = Settings(neo4j_bolt_port=27687, neo4j_http_port=27474,
+                            data_dir=base.cache_dir / "bench-neo4j", neo4j_heap="2g",
+                            neo4j_pagecache="1g")
+        up(settings)
+    items = load_items(data, [Form.IMPLICIT_PERSONA], None, args.items)
+    tag = time.strftime("%H%M%S")
+    turns_kept = settings.scheduler.preload_turns
+    totals = {"searches": 0, "observed": 0, "retrieved": 0, "wm_hits": 0, "recency_hits": 0,
+              "recency_retrieved": 0, "preloaded": 0}
+    with GraphMem(settings) as mem:
+        for n, item in enumerate(tqdm(items, desc="replay", unit="conversation")):
+            user, session = f"wm-{tag}-{n}", "s1"
+            recent: deque[list[str]] = deque(maxlen=turns_kept)
+            messages = [t for t in item.turns if t.content.strip()]
+            for i, turn in enumerate(messages):
+                if turn.role != "user":
+                    continue
+                wm = mem.scheduler.working_memory(user, session)
+                stats = wm.stats()
+                before = (stats.retrieved, stats.preloaded_hits)
+                if recent:  # nothing to search before the first turn is stored
+                    hits = mem.search(turn.content, user_id=user, session_id=session,
+                                      limit=args.k)
+                    ids = [h.cube.id for h in hits]
+                    totals["searches"] += 1
+                    if stats.retrieved > before[0]:  # the scheduler had a prediction to score
+                        totals["observed"] += 1
+                        totals["retrieved"] += stats.retrieved - before[0]
+                        totals["wm_hits"] += stats.preloaded_hits - before[1]
+                        totals["preloaded"] += len(wm.cube_ids)
+                        recency = {c for cubes in recent for c in cubes}
+                        totals["recency_retrieved"] += len(ids)
+                        totals["recency_hits"] += sum(c in recency for c in ids)
+                pair = [{"role": m.role, "content": m.content, "id": m.id}
+                        for m in messages[i:i + 2]]
+                added = mem.add(pair, user_id=user, session_id=session)
+                recent.append([c.id for c in added.cubes])
+            mem.purge(user_id=user, actor=f"user:{user}")
+    wm_rate = totals["wm_hits"] / totals["retrieved"] if totals["retrieved"] else None
+    recency_rate = (totals["recency_hits"] / totals["recency_retrieved"]
+                    if totals["recency_retrieved"] else None)
+    row = {**totals, "conversations": len(items), "k": args.k,
+           "preload_turns": turns_kept, "preload_limit": settings.scheduler.preload_limit,
+           "avg_preloaded": round(totals["preloaded"] / max(totals["observed"], 1), 1),
+           "working_memory_hit_rate": wm_rate, "recency_hit_rate": recency_rate}
+    print(f"\n{'predictor':<28} {'searches':>8} {'retrieved':>9} {'hit rate':>8}")
+    print(f"{'scheduler working memory':<28} {totals['observed']:>8} {totals['retrieved']:>9} "
+          f"{wm_rate if wm_rate is None else round(wm_rate, 3)!s:>8}")
+    print(f"{'recency (same turns)':<28} {totals['observed']:>8} "
+          f"{totals['recency_retrieved']:>9} "
+          f"{recency_rate if recency_rate is None else round(recency_rate, 3)!s:>8}")
+    print(f"average preloaded cubes per prediction: {row['avg_preloaded']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(row, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
