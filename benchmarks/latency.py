@@ -1,7 +1,9 @@
 """Search and add latency on a real Neo4j, at several store sizes.
 
 For each size N the store holds N current cubes spread over ten users (the queried user owns a
-tenth of them), with entities and ABOUT edges so the graph walk has something to walk. Then:
+tenth of them; half are preferences), with entities and ABOUT edges so the graph walk has
+something to walk. Then:
+
 - search: p50/p95/p99 over unique queries (query embedding included: the embedder's cache is
   off) for each retriever alone and for the fused pipeline;
 - add: the median of single-message `add` calls (extraction + embedding + one write
@@ -59,6 +61,15 @@ def sentence(rng: random.Random) -> tuple[str, list[str]]:
     return text, [e for e in (person, place, thing) if e.lower() in text.lower()]
 
 
+PREFERENCE_CUES = ("I really like", "I can't stand", "I prefer", "I avoid")
+
+
+def kind_of(text: str) -> CubeKind:
+    """Half the templates state a preference: those cubes are preferences, so the preference
+    channel searches thousands of them per user at 100k cubes."""
+    return CubeKind.PREFERENCE if text.startswith(PREFERENCE_CUES) else CubeKind.FACT
+
+
 def populate(mem: GraphMem, target: int, rng: random.Random, batch: int = 1000) -> None:
     have = mem.store.stats()["cubes"]
     users = [f"bench{u}" for u in range(10)]
@@ -76,7 +87,7 @@ def populate(mem: GraphMem, target: int, rng: random.Random, batch: int = 1000) 
                                   normalise_entity(e), "other", [e]) for e in names]
             ids = {e.name: e.id for e in entities}
             cubes = [
-                cube_row(NewCube(text=t, kind=CubeKind.FACT), origin, v, extractor="bench",
+                cube_row(NewCube(text=t, kind=kind_of(t)), origin, v, extractor="bench",
                          extractor_version="1", model=None, entity_ids=[ids[e] for e in ents])
                 for (t, ents), v in zip(texts, vectors, strict=True)
             ]

@@ -13,6 +13,7 @@ from graphmem.api import GraphMem
 from graphmem.ingest import Origin, cube_row, entity_id, normalise_entity
 from graphmem.models import CubeKind, CubeMeta, CubePayload, MemCube, NewCube, SearchHit
 from graphmem.retrieval import RECIPES, SearchConfig
+from graphmem.retrieval.config import RetrieverConfig
 from graphmem.retrieval.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from graphmem.retrieval.lucene import term_query
 from graphmem.retrieval.packing import count_tokens, pack
@@ -149,6 +150,37 @@ def test_personal_recipe_keeps_a_preference_in_the_top_k(mem: GraphMem, uid: str
     assert pref.id in [h.cube.id for h in hits]
     assert all(h.cube.meta.owner == uid for h in hits)
     assert "preference #1" in next(h.explanation for h in hits if h.cube.id == pref.id)
+
+
+def test_preference_channel_ranks_own_preferences_among_many_users(mem: GraphMem,
+                                                                    uid: str) -> None:
+    """The channel's index holds every user's preferences; the reader gets its own nearest
+    ones (index path: the reader has more preferences than the channel returns)."""
+    other = f"oth{uuid.uuid4().hex[:8]}"
+    for i in range(12):
+        mem.remember(f"I prefer aisle seats on flight number {i}.", user_id=other,
+                     kind=CubeKind.PREFERENCE)
+    mine = {text: mem.remember(text, user_id=uid, kind=CubeKind.PREFERENCE).id for text in [
+        "I prefer window seats on planes.", "I'm allergic to peanuts.", "I love live jazz.",
+        "I can't stand crowded bars.", "I avoid early morning meetings."]}
+    only = SearchConfig(vector=RetrieverConfig(enabled=False),
+                        fulltext=RetrieverConfig(enabled=False),
+                        graph_walk=RetrieverConfig(enabled=False),
+                        preferences=RetrieverConfig(candidates=3, weight=0.0))
+    hits = mem.search("Which seat should I book on the plane?", user_id=uid, limit=3,
+                      config=only)
+    assert len(hits) == 3
+    assert hits[0].cube.id == mine["I prefer window seats on planes."]
+    assert all(h.cube.meta.owner == uid and h.cube.meta.kind == "preference" for h in hits)
+    assert all(h.explanation.startswith("preference #") for h in hits)
+    # The index query itself (not only the exact fallback) answers for this reader.
+    rows = mem.store.read_query(
+        "search/preferences", actor=f"user:{uid}", k=3, overfetch=1.0, candidates=15,
+        max_candidates=5000, embedding=mem.embedder.embed(["window seat on a plane"])[0],
+        statuses=["generated", "activated"], owner=None, include_superseded=False,
+        with_embedding=False)
+    assert [r["cube"]["id"] for r in rows][:1] == [mine["I prefer window seats on planes."]]
+    assert len(rows) == 3
 
 
 def test_reserve_slots_moves_the_best_preferences_up() -> None:

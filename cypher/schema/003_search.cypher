@@ -4,6 +4,12 @@
 CREATE VECTOR INDEX memcube_embedding IF NOT EXISTS
 FOR (c:MemCube) ON c.embedding
 OPTIONS {indexConfig: {`vector.dimensions`: $dim, `vector.similarity_function`: 'cosine'}};
+// Preferences get their own vector index (current preference cubes carry the :Preference
+// label), so the preference channel finds a user's nearest preferences among all preferences
+// instead of among all cubes.
+CREATE VECTOR INDEX preference_embedding IF NOT EXISTS
+FOR (c:Preference) ON c.embedding
+OPTIONS {indexConfig: {`vector.dimensions`: $dim, `vector.similarity_function`: 'cosine'}};
 // The English analyzer stems ("seats" matches "seat") and drops stop words.
 CREATE FULLTEXT INDEX memcube_fulltext IF NOT EXISTS
 FOR (c:MemCube) ON EACH [c.search_text, c.scope_key]

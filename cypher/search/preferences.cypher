@@ -1,20 +1,36 @@
-// Preference channel: the reader's current preference cubes closest to the query, by exact
-// cosine through the (scope, kind) index. A user holds tens to hundreds of preferences, so the
-// scan is small, and unlike the ANN index shared by all users it cannot miss one because
-// other users' cubes crowded it out of the over-fetch.
+// Preference channel: the reader's current preferences nearest the query, from the vector
+// index over preference cubes (schema/003_search.cypher), so a stated preference competes
+// even when many other memories are closer to the question. Like search/vector.cypher, the
+// index is shared by all users: it is asked for more candidates the smaller the actor's share
+// of all preferences is, and the caller falls back to search/preferences_exact.cypher when
+// fewer than `$k` survive the ACL and lifecycle filters.
 MATCH (actor:Principal {id: $actor})
 OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_READ]->(s:Scope)
 WITH collect(DISTINCT s.id) AS readable
-MATCH (c:MemCube)
-WHERE c.scope IN readable AND c.kind = 'preference' AND c.current
-  AND c.status IN $statuses AND c.embedding IS NOT NULL
+CALL () {
+  MATCH (any_pref:Preference)
+  RETURN count(any_pref) AS total
+}
+CALL (readable) {
+  MATCH (mine:MemCube)
+  WHERE mine.scope IN readable AND mine.kind = 'preference'
+  RETURN count(mine) AS own
+}
+// Fewer preferences than asked for: no index query, the caller's exact scan is cheaper.
+WITH readable, total, own WHERE own >= $k
+WITH readable, $overfetch * 3.0 * $k * total / (own + 1) AS want
+WITH readable, toInteger(CASE WHEN want < $candidates THEN $candidates
+  WHEN want > $max_candidates THEN $max_candidates ELSE want END) AS fetch
+CALL db.index.vector.queryNodes('preference_embedding', fetch, $embedding)
+YIELD node AS c, score
+WHERE c.scope IN readable AND c.current AND c.kind = 'preference'
+  AND c.status IN $statuses
   AND ($owner IS NULL OR c.owner = $owner)
   AND ($include_superseded OR c.superseded_by IS NULL)
-WITH c, vector.similarity.cosine(c.embedding, $embedding) AS score
-ORDER BY score DESC
-LIMIT $k
 RETURN c {.*, embedding: null, search_text: null} AS cube, score,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
   score AS similarity,
   [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids,
   [(c)-[:ABOUT]->(n:Entity) | n.name] AS entities
+ORDER BY score DESC
+LIMIT $k

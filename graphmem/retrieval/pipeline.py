@@ -89,7 +89,8 @@ class HybridRetriever:
         if (config.preferences.enabled and base["embedding"] is not None
                 and (kinds is None or "preference" in kinds)):
             pending["preferences"] = self._pool.submit(
-                self._run, "preferences", actor, timings, base, k=config.preferences.candidates)
+                self._run, "preferences", actor, timings, base, k=config.preferences.candidates,
+                candidates=config.preferences.candidates * 5, max_candidates=5000)
         walk_now = config.graph_walk.enabled and config.graph_seed_from_top == 0 and terms
         if walk_now:
             pending["graph_walk"] = self._pool.submit(self._walk, actor, timings, base, config,

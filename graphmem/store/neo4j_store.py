@@ -34,6 +34,10 @@ from graphmem.store.protocol import (
 from graphmem.store.queries import Queries, split_statements
 
 log = logging.getLogger(__name__)
+
+# Retrievers over a vector index shared by all users: over-fetch, retry wider, then an exact
+# scan (search/<name>_exact.cypher) of the actor's readable cubes.
+ANN_RETRIEVERS = ("vector", "preferences")
 T = TypeVar("T")
 
 
@@ -389,20 +393,20 @@ class Neo4jStore:
     def retrieve(self, actor: str, retriever: str, params: dict[str, Any]) -> list[StoredCube]:
         """Run one retriever query (search/<retriever>.cypher) in a read transaction.
 
-        The vector index is shared by all users, so ANN results are over-fetched in proportion
+        Vector indexes are shared by all users, so ANN results are over-fetched in proportion
         to the actor's share of the graph; when ACL filtering leaves fewer than k, the ANN query
         runs again with four times the candidates, and only then an exact scan of the readable
         scopes (which is exact but grows with the actor's cubes)."""
 
         def fn(tx: ManagedTransaction) -> list[StoredCube]:
-            if retriever != "vector":
-                return [_stored(r) for r in self._run(tx, f"search/{retriever}", actor=actor,
-                                                      **params)]
-            rows = self._run(tx, "search/vector", actor=actor, overfetch=1.0, **params)
+            query = f"search/{retriever}"
+            if retriever not in ANN_RETRIEVERS:
+                return [_stored(r) for r in self._run(tx, query, actor=actor, **params)]
+            rows = self._run(tx, query, actor=actor, overfetch=1.0, **params)
             if len(rows) < params["k"]:
-                rows = self._run(tx, "search/vector", actor=actor, overfetch=4.0, **params)
+                rows = self._run(tx, query, actor=actor, overfetch=4.0, **params)
             if len(rows) < params["k"]:
-                rows = self._run(tx, "search/vector_exact", actor=actor, **params)
+                rows = self._run(tx, f"{query}_exact", actor=actor, **params)
             return [_stored(r) for r in rows]
 
         return self._read(f"search ({retriever})", fn)
