@@ -29,6 +29,7 @@ def variants() -> dict[str, SearchConfig]:
     default = SearchConfig()
     return {
         "vector": RECIPES["vector"],
+        "preference channel alone": RECIPES["preferences"],
         "similarity (default)": default,
         "similarity, no bm25": default.model_copy(
             update={"fulltext": RetrieverConfig(enabled=False)}),

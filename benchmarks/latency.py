@@ -168,7 +168,7 @@ def main() -> None:
             queries = [f"what do I think about {rng.choice(THINGS)} in {rng.choice(PLACES)}? "
                        f"#{i}" for i in range(args.queries)]
             row: dict[str, Any] = {"cubes": mem.store.stats()["cubes"]}
-            for recipe in args.recipes.split(","):
+            for recipe in [r for r in args.recipes.split(",") if r]:
                 row[f"search_{recipe}"] = bench_search(mem, queries, recipe)
             if args.adds:
                 row["add"] = bench_add(mem, rng, args.adds)

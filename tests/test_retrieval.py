@@ -119,7 +119,8 @@ def test_hybrid_fuses_and_explains(mem: GraphMem, uid: str) -> None:
     assert {"embed", "vector", "fulltext", "total"} <= set(result.timings_ms)
 
 
-@pytest.mark.parametrize("recipe", ["vector", "bm25", "graph", "hybrid", "personal"])
+@pytest.mark.parametrize("recipe", ["vector", "bm25", "graph", "preferences", "hybrid",
+                                    "personal"])
 def test_every_retriever_applies_the_acl(mem: GraphMem, recipe: str) -> None:
     owner, other = f"own{uuid.uuid4().hex[:8]}", f"oth{uuid.uuid4().hex[:8]}"
     _write(mem, owner, [("Zephyrine keeps the spare key under the blue flowerpot.",

@@ -5,6 +5,8 @@ CREATE INDEX memcube_status IF NOT EXISTS FOR (c:MemCube) ON (c.status);
 CREATE INDEX memcube_owner IF NOT EXISTS FOR (c:MemCube) ON (c.owner);
 CREATE INDEX memcube_hash IF NOT EXISTS FOR (c:MemCube) ON (c.scope, c.content_hash);
 CREATE INDEX memcube_scope_kind IF NOT EXISTS FOR (c:MemCube) ON (c.scope, c.kind);
+CREATE INDEX memcube_scope_topic IF NOT EXISTS FOR (c:MemCube) ON (c.scope, c.topic);
+CREATE INDEX memcube_scope_category IF NOT EXISTS FOR (c:MemCube) ON (c.scope, c.category);
 CREATE INDEX episode_scope IF NOT EXISTS FOR (e:Episode) ON (e.scope);
 CREATE INDEX episode_owner IF NOT EXISTS FOR (e:Episode) ON (e.owner);
 CREATE INDEX entity_scope_norm IF NOT EXISTS FOR (e:Entity) ON (e.scope, e.norm);

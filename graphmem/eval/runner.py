@@ -425,7 +425,7 @@ def make_systems(
         elif name == "graphmem-all":
             # Fused pipeline plus each retriever alone, all over one ingestion.
             systems.append(GraphMemSystem(settings=settings,
-                                          view_recipes=("vector", "bm25", "graph",
+                                          view_recipes=("vector", "bm25", "graph", "preferences",
                                                         "baseline_bm25", "baseline_dense")))
         elif name == "graphmem-verbatim":
             # Same engine with extraction off: every user turn is kept as a cube verbatim.

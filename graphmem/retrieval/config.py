@@ -90,6 +90,8 @@ RECIPES: dict[str, SearchConfig] = {
     "vector": _only("vector"),
     "bm25": _only("fulltext"),
     "graph": _only("graph_walk"),
+    "preferences": _only("preferences").model_copy(
+        update={"preferences": RetrieverConfig(weight=0.0, candidates=10)}),
     "baseline_bm25": SearchConfig(baseline="bm25"),
     "baseline_dense": SearchConfig(baseline="dense"),
 }
