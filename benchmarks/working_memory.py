@@ -6,9 +6,10 @@ The loop is an agent's: before answering each user turn it searches memory with 
 then the turn and the assistant's reply are added to memory. The scheduler scores its current
 prediction against every search (WorkingMemory.observe), then predicts again. Baseline in the
 same run, on the same searches: a recency predictor holding the cubes extracted from the same
-number of latest turns (policy.preload_turns), the cheapest prediction an agent could make.
+number of latest messages (policy.preload_turns) as of the previous search, i.e. the same
+information the scheduler had: the cheapest prediction an agent could make.
 
-    python benchmarks/working_memory.py [--items 3] [--uri bolt://...]
+    python benchmarks/working_memory.py [--items 4] [--chain 8] [--uri bolt://...]
 
 Writes benchmarks/results/working_memory.json.
 """
@@ -32,8 +33,9 @@ from graphmem.settings import Settings
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, default=None)
-    ap.add_argument("--items", type=int, default=3, help="conversations per topic")
+    ap.add_argument("--items", type=int, default=4, help="conversations per topic")
     ap.add_argument("--k", type=int, default=5, help="cubes per search")
+    ap.add_argument("--chain", type=int, default=8, help="conversations per user and session")
     ap.add_argument("--uri", default=None)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/working_memory.json"))
     args = ap.parse_args()
@@ -51,15 +53,21 @@ def main() -> None:
                             neo4j_pagecache="1g")
         up(settings)
     items = load_items(data, [Form.IMPLICIT_PERSONA], None, args.items)
+    # One user replays `--chain` conversations back to back in one session, so the prediction
+    # window (policy.preload_turns) covers a small part of what the user has said.
+    users = [items[i:i + args.chain] for i in range(0, len(items), args.chain)]
     tag = time.strftime("%H%M%S")
     turns_kept = settings.scheduler.preload_turns
     totals = {"searches": 0, "observed": 0, "retrieved": 0, "wm_hits": 0, "recency_hits": 0,
-              "recency_retrieved": 0, "preloaded": 0}
+              "recency_retrieved": 0, "preloaded": 0, "recency_size": 0}
     with GraphMem(settings) as mem:
-        for n, item in enumerate(tqdm(items, desc="replay", unit="conversation")):
+        for n, chain in enumerate(tqdm(users, desc="replay", unit="user")):
             user, session = f"wm-{tag}-{n}", "s1"
-            recent: deque[list[str]] = deque(maxlen=turns_kept)
-            messages = [t for t in item.turns if t.content.strip()]
+            # Same information as the scheduler: the cubes of the latest `preload_turns`
+            # messages (two per exchange) stored when the previous search ran.
+            recent: deque[list[str]] = deque(maxlen=max(turns_kept // 2, 1))
+            snapshot: set[str] | None = None
+            messages = [t for item in chain for t in item.turns if t.content.strip()]
             for i, turn in enumerate(messages):
                 if turn.role != "user":
                     continue
@@ -76,9 +84,11 @@ def main() -> None:
                         totals["retrieved"] += stats.retrieved - before[0]
                         totals["wm_hits"] += stats.preloaded_hits - before[1]
                         totals["preloaded"] += len(wm.cube_ids)
-                        recency = {c for cubes in recent for c in cubes}
+                    if snapshot is not None and stats.retrieved > before[0]:
+                        totals["recency_size"] += len(snapshot)
                         totals["recency_retrieved"] += len(ids)
-                        totals["recency_hits"] += sum(c in recency for c in ids)
+                        totals["recency_hits"] += sum(c in snapshot for c in ids)
+                    snapshot = {c for cubes in recent for c in cubes}
                 pair = [{"role": m.role, "content": m.content, "id": m.id}
                         for m in messages[i:i + 2]]
                 added = mem.add(pair, user_id=user, session_id=session)
@@ -87,9 +97,10 @@ def main() -> None:
     wm_rate = totals["wm_hits"] / totals["retrieved"] if totals["retrieved"] else None
     recency_rate = (totals["recency_hits"] / totals["recency_retrieved"]
                     if totals["recency_retrieved"] else None)
-    row = {**totals, "conversations": len(items), "k": args.k,
+    row = {**totals, "conversations": len(items), "users": len(users), "k": args.k,
            "preload_turns": turns_kept, "preload_limit": settings.scheduler.preload_limit,
            "avg_preloaded": round(totals["preloaded"] / max(totals["observed"], 1), 1),
+           "avg_recency_size": round(totals["recency_size"] / max(totals["observed"], 1), 1),
            "working_memory_hit_rate": wm_rate, "recency_hit_rate": recency_rate}
     print(f"\n{'predictor':<28} {'searches':>8} {'retrieved':>9} {'hit rate':>8}")
     print(f"{'scheduler working memory':<28} {totals['observed']:>8} {totals['retrieved']:>9} "
@@ -97,7 +108,8 @@ def main() -> None:
     print(f"{'recency (same turns)':<28} {totals['observed']:>8} "
           f"{totals['recency_retrieved']:>9} "
           f"{recency_rate if recency_rate is None else round(recency_rate, 3)!s:>8}")
-    print(f"average preloaded cubes per prediction: {row['avg_preloaded']}")
+    print(f"cubes held per prediction: working memory {row['avg_preloaded']}, "
+          f"recency {row['avg_recency_size']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(row, indent=1))
     print(f"wrote {args.out}")
