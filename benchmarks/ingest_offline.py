@@ -13,17 +13,16 @@ another. Writes benchmarks/results/ingest_offline.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
+from benchmarks.common import bench_settings, write_result
 from graphmem.api import GraphMem
 from graphmem.eval.cli import default_prefeval_dir
 from graphmem.eval.prefeval import Form, load_items
-from graphmem.settings import Settings
 
 
 def main() -> None:
@@ -36,16 +35,7 @@ def main() -> None:
     data = args.data or default_prefeval_dir()
     if data is None:
         raise SystemExit("PrefEval data not found; pass --data")
-    if args.uri:
-        settings = Settings(neo4j_uri=args.uri, extractor="offline")
-    else:
-        from graphmem.neo4j_local.server import up
-
-        base = Settings()
-        settings = Settings(neo4j_bolt_port=27687, neo4j_http_port=27474,
-                            data_dir=base.cache_dir / "bench-neo4j", neo4j_heap="2g",
-                            neo4j_pagecache="1g", extractor="offline")
-        up(settings)
+    settings = bench_settings(args.uri, extractor="offline")
     items = load_items(data, [Form.IMPLICIT_PERSONA], None, args.items)
     tag = time.strftime("%H%M%S")
     per_item: list[float] = []
@@ -77,9 +67,7 @@ def main() -> None:
           f"{'user msg/s':>10} {'s/conv p50':>10}")
     print(f"{row['conversations']:>13} {messages:>9} {cubes:>6} {row['messages_per_s']:>7} "
           f"{row['user_messages_per_s']:>10} {row['median_s_per_conversation']:>10}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(row, indent=1))
-    print(f"wrote {args.out}")
+    write_result(args.out, row)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from benchmarks.common import bench_settings
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
 from graphmem.ingest import Origin, cube_row, entity_id, normalise_entity
 from graphmem.models import CubeKind, NewCube
-from graphmem.settings import Settings
 from graphmem.store.protocol import EntityRow, WriteBatch
 
 PEOPLE = ["Ana", "Tom", "Lea", "Omar", "Yuki", "Carlos", "Priya", "Jonas", "Mina", "Sam"]
@@ -146,16 +146,7 @@ def main() -> None:
                     help="reuse the cubes already in the benchmark graph (no wipe)")
     args = ap.parse_args()
 
-    if args.uri:
-        settings = Settings(neo4j_uri=args.uri)
-    else:
-        from graphmem.neo4j_local.server import up
-
-        base = Settings()
-        settings = Settings(neo4j_bolt_port=27687, neo4j_http_port=27474,
-                            data_dir=base.cache_dir / "bench-neo4j", neo4j_heap="2g",
-                            neo4j_pagecache="1g")
-        up(settings)
+    settings = bench_settings(args.uri)
     rng = random.Random(7)
     embedder = SentenceTransformerEmbedder(settings, cache_size=0)
     results: dict[str, Any] = {"machine": "2 cores, 24 GiB", "sizes": {}}

@@ -17,17 +17,16 @@ Writes benchmarks/results/working_memory.json.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import deque
 from pathlib import Path
 
 from tqdm import tqdm
 
+from benchmarks.common import bench_settings, write_result
 from graphmem.api import GraphMem
 from graphmem.eval.cli import default_prefeval_dir
 from graphmem.eval.prefeval import Form, load_items
-from graphmem.settings import Settings
 
 
 def main() -> None:
@@ -42,16 +41,7 @@ def main() -> None:
     data = args.data or default_prefeval_dir()
     if data is None:
         raise SystemExit("PrefEval data not found; pass --data")
-    if args.uri:
-        settings = Settings(neo4j_uri=args.uri)
-    else:
-        from graphmem.neo4j_local.server import up
-
-        base = Settings()
-        settings = Settings(neo4j_bolt_port=27687, neo4j_http_port=27474,
-                            data_dir=base.cache_dir / "bench-neo4j", neo4j_heap="2g",
-                            neo4j_pagecache="1g")
-        up(settings)
+    settings = bench_settings(args.uri)
     items = load_items(data, [Form.IMPLICIT_PERSONA], None, args.items)
     # One user replays `--chain` conversations back to back in one session, so the prediction
     # window (policy.preload_turns) covers a small part of what the user has said.
@@ -74,17 +64,19 @@ def main() -> None:
                 wm = mem.scheduler.working_memory(user, session)
                 stats = wm.stats()
                 before = (stats.retrieved, stats.preloaded_hits)
+                predicted = len(wm.cube_ids)  # the prediction this search is scored against
                 if recent:  # nothing to search before the first turn is stored
                     hits = mem.search(turn.content, user_id=user, session_id=session,
                                       limit=args.k)
                     ids = [h.cube.id for h in hits]
                     totals["searches"] += 1
-                    if stats.retrieved > before[0]:  # the scheduler had a prediction to score
+                    scored = stats.retrieved > before[0]  # the scheduler had a prediction
+                    if scored:
                         totals["observed"] += 1
                         totals["retrieved"] += stats.retrieved - before[0]
                         totals["wm_hits"] += stats.preloaded_hits - before[1]
-                        totals["preloaded"] += len(wm.cube_ids)
-                    if snapshot is not None and stats.retrieved > before[0]:
+                        totals["preloaded"] += predicted
+                    if scored and snapshot is not None:
                         totals["recency_size"] += len(snapshot)
                         totals["recency_retrieved"] += len(ids)
                         totals["recency_hits"] += sum(c in snapshot for c in ids)
@@ -110,9 +102,7 @@ def main() -> None:
           f"{recency_rate if recency_rate is None else round(recency_rate, 3)!s:>8}")
     print(f"cubes held per prediction: working memory {row['avg_preloaded']}, "
           f"recency {row['avg_recency_size']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(row, indent=1))
-    print(f"wrote {args.out}")
+    write_result(args.out, row)
 
 
 if __name__ == "__main__":

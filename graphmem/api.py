@@ -429,10 +429,8 @@ class GraphMem:
         result = self.retriever.search(acting.id, clean, config, limit=k, owner=owner,
                                        kinds=kind_list)
         ids = [h.cube.id for h in result.hits]
-        record = self.store.audit if self.settings.audit_reads == "sync" else \
-            self.store.audit_later
-        record(acting.id, "search", targets=ids, scope=None, subject=owner, result="ok",
-               detail=recipe)
+        self.store.audit_read(acting.id, "search", targets=ids, scope=None, subject=owner,
+                              result="ok", detail=recipe)
         self.scheduler.on_retrieval(acting.id, user_id or acting.name, session_id, clean, ids)
         return result
 

@@ -6,6 +6,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+from graphmem.api import GraphMem
+from graphmem.embeddings import SentenceTransformerEmbedder
+from graphmem.settings import Settings
 
 
 class CuttableProxy:
@@ -81,3 +88,19 @@ class CuttableProxy:
                 dst.sendall(data)
             except OSError:
                 return
+
+
+@contextlib.contextmanager
+def graphmem_behind_proxy(settings: Settings, embedder: SentenceTransformerEmbedder,
+                          **overrides: Any) -> Iterator[tuple[GraphMem, CuttableProxy]]:
+    """A GraphMem whose every connection to the test server passes through a CuttableProxy,
+    with a short connect timeout so an outage fails fast."""
+    proxy = CuttableProxy(urlparse(settings.neo4j_uri).port or 7687)
+    proxied = settings.model_copy(update={
+        "neo4j_uri": f"bolt://127.0.0.1:{proxy.port}", "neo4j_connect_timeout_s": 1.0,
+        **overrides})
+    try:
+        with GraphMem(proxied, embedder=embedder) as mem:
+            yield mem, proxy
+    finally:
+        proxy.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from urllib.parse import urlparse
 
 import pytest
 from neo4j import Driver
@@ -16,7 +15,7 @@ from graphmem.models import Message, NewCube
 from graphmem.settings import Settings
 from graphmem.store.protocol import WriteBatch
 from tests.conftest import count_user_nodes
-from tests.faults import CuttableProxy
+from tests.faults import CuttableProxy, graphmem_behind_proxy
 
 
 def _batch(mem: GraphMem, uid: str, n: int) -> WriteBatch:
@@ -50,13 +49,8 @@ def test_constraint_violation_in_the_middle_rolls_back_the_whole_batch(
 @pytest.fixture
 def proxied(neo4j_settings: Settings, embedder: SentenceTransformerEmbedder
             ) -> Iterator[tuple[GraphMem, CuttableProxy]]:
-    port = urlparse(neo4j_settings.neo4j_uri).port or 7687
-    proxy = CuttableProxy(port)
-    settings = neo4j_settings.model_copy(update={
-        "neo4j_uri": f"bolt://127.0.0.1:{proxy.port}", "neo4j_connect_timeout_s": 1.0})
-    with GraphMem(settings, embedder=embedder) as mem:
-        yield mem, proxy
-    proxy.close()
+    with graphmem_behind_proxy(neo4j_settings, embedder) as pair:
+        yield pair
 
 
 def test_neo4j_going_down_mid_write_raises_and_loses_nothing(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 from neo4j import Driver
@@ -17,7 +16,7 @@ from graphmem.embeddings import SentenceTransformerEmbedder
 from graphmem.errors import StoreUnavailable
 from graphmem.settings import Settings
 from graphmem.store.audit_buffer import AuditBuffer
-from tests.faults import CuttableProxy
+from tests.faults import CuttableProxy, graphmem_behind_proxy
 
 
 def _search_events(driver: Driver, uid: str) -> list[dict[str, Any]]:
@@ -70,14 +69,8 @@ def test_sync_mode_writes_each_search_event_at_once(
 @pytest.fixture
 def proxied(neo4j_settings: Settings, embedder: SentenceTransformerEmbedder
             ) -> Iterator[tuple[GraphMem, CuttableProxy]]:
-    port = urlparse(neo4j_settings.neo4j_uri).port or 7687
-    proxy = CuttableProxy(port)
-    settings = neo4j_settings.model_copy(update={
-        "neo4j_uri": f"bolt://127.0.0.1:{proxy.port}", "neo4j_connect_timeout_s": 1.0,
-        "audit_flush_ms": 60_000})
-    with GraphMem(settings, embedder=embedder) as mem:
-        yield mem, proxy
-    proxy.close()
+    with graphmem_behind_proxy(neo4j_settings, embedder, audit_flush_ms=60_000) as pair:
+        yield pair
 
 
 def test_an_outage_keeps_queued_events_until_neo4j_is_back(

@@ -30,6 +30,7 @@ from graphmem.eval.prefeval_llm import PrefEvalLLM
 from graphmem.eval.protocol import EvalTurn, MemorySystem, Retrieved
 
 if TYPE_CHECKING:
+    from graphmem.retrieval.config import SearchConfig
     from graphmem.settings import Settings
 
 __all__ = [
@@ -276,7 +277,7 @@ class GraphMemSystem:
         name: str = "graphmem",
         shared_prefix: str | None = "inter-",
         view_recipes: Sequence[str] = (),
-        view_configs: Mapping[str, Any] | None = None,
+        view_configs: Mapping[str, SearchConfig] | None = None,
     ) -> None:
         self._mem = mem
         self._view_recipes = tuple(view_recipes)
@@ -355,23 +356,19 @@ class GraphMemSystem:
         self._granted[user_id] = scope
 
     def views(self) -> list[tuple[str, Retrieve]]:
+        extra: list[tuple[str, dict[str, Any]]] = [
+            *((recipe, {"recipe": recipe}) for recipe in self._view_recipes),
+            *((label, {"config": config}) for label, config in self._view_configs.items()),
+        ]
         out: list[tuple[str, Retrieve]] = [(self.name, self.retrieve)]
-        for recipe in self._view_recipes:
-            options = {**self._search_options, "recipe": recipe}
+        for label, option in extra:
+            options = {**self._search_options, **option}
 
             def view(user_id: str, query: str, k: int, options: dict[str, Any] = options
                      ) -> list[Retrieved]:
                 return self._retrieve(user_id, query, k, options)
 
-            out.append((f"{self.name}[{recipe}]", view))
-        for label, config in self._view_configs.items():
-            options = {**self._search_options, "config": config}
-
-            def configured(user_id: str, query: str, k: int,
-                           options: dict[str, Any] = options) -> list[Retrieved]:
-                return self._retrieve(user_id, query, k, options)
-
-            out.append((f"{self.name}[{label}]", configured))
+            out.append((f"{self.name}[{label}]", view))
         return out
 
     def retrieve(self, user_id: str, query: str, k: int) -> list[Retrieved]:

@@ -31,8 +31,8 @@ class SearchConfig(BaseModel):
     preferences: RetrieverConfig = Field(
         default=RetrieverConfig(enabled=True, weight=0.0, candidates=3),
         description="preference channel: the reader's preference cubes nearest the query "
-        "(exact cosine), so a stated preference competes even when many other memories are "
-        "semantically closer to the question; ranked like every candidate")
+        "(their own vector index), so a stated preference competes even when many other "
+        "memories are semantically closer to the question; ranked like every candidate")
     preference_slots: int = Field(
         default=0, ge=0,
         description="reserve up to this many of the top-k results for the best-ranked "
@@ -72,7 +72,6 @@ def _only(name: RetrieverName) -> SearchConfig:
     cfg = SearchConfig()
     for other in ("vector", "fulltext", "graph_walk", "preferences"):
         setattr(cfg, other, getattr(cfg, other).model_copy(update={"enabled": other == name}))
-    cfg.preference_slots = 0
     cfg.graph_seed_from_top = 0
     return cfg
 

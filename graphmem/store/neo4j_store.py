@@ -489,9 +489,14 @@ class Neo4jStore:
 
         self._write("audit", fn)
 
-    def audit_later(self, actor: str, action: str, *, targets: list[str], scope: str | None,
-                    subject: str | None, result: str, detail: str | None = None) -> None:
-        """Queue an audit event for the next batched write (see store/audit_buffer.py)."""
+    def audit_read(self, actor: str, action: str, *, targets: list[str], scope: str | None,
+                   subject: str | None, result: str, detail: str | None = None) -> None:
+        """Audit a read outside any transaction of its own: queued for the next batched
+        write (store/audit_buffer.py), or written now when settings.audit_reads is "sync"."""
+        if self._settings.audit_reads == "sync":
+            self.audit(actor, action, targets=targets, scope=scope, subject=subject,
+                       result=result, detail=detail)
+            return
         self._audit_buffer.add({
             "at": datetime.now(UTC), "actor": actor, "action": action, "targets": targets,
             "scope": scope, "subject": subject, "result": result, "detail": detail})

@@ -1,0 +1,32 @@
+"""What the benchmark scripts share: the Neo4j they run against and how results are written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from graphmem.settings import Settings
+
+BENCH_BOLT_PORT, BENCH_HTTP_PORT = 27687, 27474
+
+
+def bench_settings(uri: str | None, **overrides: Any) -> Settings:
+    """Settings for the server at `uri`, or else for the dedicated benchmark server (its own
+    ports and data directory, so a benchmark never touches the demo's or the tests' graph),
+    started here if it is not running."""
+    if uri:
+        return Settings(neo4j_uri=uri, **overrides)
+    from graphmem.neo4j_local.server import up
+
+    settings = Settings(neo4j_bolt_port=BENCH_BOLT_PORT, neo4j_http_port=BENCH_HTTP_PORT,
+                        data_dir=Settings().cache_dir / "bench-neo4j", neo4j_heap="2g",
+                        neo4j_pagecache="1g", **overrides)
+    up(settings)
+    return settings
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    print(f"wrote {path}")
