@@ -10,11 +10,10 @@ from .base import (
 )
 from .errors import ExtractionError
 from .factory import build_extractor
-from .llm import ChatBackend, LLMExtractor, OpenAICompatibleBackend, TransformersBackend
+from .llm import LLMExtractor
 from .offline import OfflineExtractor
 
 __all__ = [
-    "ChatBackend",
     "ExtractedEntity",
     "ExtractedMemory",
     "ExtractedRelation",
@@ -23,8 +22,6 @@ __all__ = [
     "Extractor",
     "LLMExtractor",
     "OfflineExtractor",
-    "OpenAICompatibleBackend",
-    "TransformersBackend",
     "Turn",
     "build_extractor",
 ]

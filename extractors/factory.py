@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from graphmem.llm import llm_configured
+
 from .base import Extractor
 from .llm import LLMExtractor
 from .offline import OfflineExtractor
@@ -18,10 +20,6 @@ if TYPE_CHECKING:
     from graphmem.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def llm_configured(settings: Settings) -> bool:
-    return bool((settings.llm_base_url and settings.llm_model) or settings.llm_local_model)
 
 
 def build_extractor(settings: Settings) -> Extractor:

@@ -7,8 +7,8 @@ times, and then ExtractionError says what came back. The prompt lives in prompts
 with a version id that every Extraction records, so a stored memory can be traced to the exact
 instructions that produced it.
 
-OpenAICompatibleBackend here is also GraphMem's only HTTP chat client: the benchmarks
-(graphmem.eval) use it for free-text generation and judging.
+The model is reached through graphmem.llm (the one chat interface and the one place that
+decides which model is configured).
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ from __future__ import annotations
 import logging
 import re
 import string
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from graphmem.llm import ChatBackend, Message, backend_from_settings
 
 from .base import (
     EntityType,
@@ -48,7 +47,6 @@ log = logging.getLogger(__name__)
 VERSION = "1"
 DEFAULT_PROMPT = "extract_v1"
 PROMPT_DIR = Path(__file__).parent / "prompts"
-Message = dict[str, str]
 _USER_ROLES = frozenset({"user", "human"})
 
 
@@ -183,228 +181,6 @@ def _clamp(v: object, default: float) -> float:
     except (TypeError, ValueError):
         return default
     return min(1.0, max(0.0, number))
-
-
-# --- backends ---------------------------------------------------------------------------
-
-
-class LLMError(ExtractionError):
-    """A chat endpoint failed (unreachable, an error status after the retries) or answered
-    something that is not a chat completion. An ExtractionError, so the memory pipeline treats
-    it as a failed extraction; the benchmarks raise it too, since they share this client."""
-
-
-@dataclass(frozen=True)
-class ChatResult:
-    text: str
-    tokens_in: int
-    tokens_out: int
-
-
-class ChatBackend(Protocol):
-    """One chat completion, deterministic (temperature 0 / greedy)."""
-
-    model: str
-
-    def complete(self, messages: Sequence[Message]) -> ChatResult: ...
-
-
-def estimate_tokens(text: str) -> int:
-    """Word-and-punctuation count scaled to typical BPE density: used only when a server does
-    not report usage, so the token budget is approximate but never zero."""
-    pieces = len(re.findall(r"\w+|[^\w\s]", text))
-    return max(1, round(pieces * 1.3))
-
-
-class OpenAICompatibleBackend:
-    """POST {base_url}/chat/completions, as served by OpenAI, vLLM, llama.cpp, Ollama, LM Studio.
-
-    The one HTTP chat client of GraphMem: the LLM extractor asks it for JSON, the benchmarks
-    (graphmem.eval) for free text. Network errors, 429 and 5xx are retried transport_retries
-    times with an exponential backoff from retry_backoff_s; anything else raises LLMError, so a
-    failed request is never mistaken for an empty answer.
-
-    json_mode, temperature and max_tokens are defaults for every request, and each call to
-    complete() may override them. JSON mode (response_format) is requested when json_mode is
-    on; a server that rejects it with a 400 is asked again without it, and this instance
-    remembers not to send it again. max_tokens=None leaves the length to the server.
-    """
-
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
-                 timeout_s: float = 60.0, transport_retries: int = 2,
-                 json_mode: bool = True, temperature: float = 0.0,
-                 max_tokens: int | None = None, retry_backoff_s: float = 0.25,
-                 client: httpx.Client | None = None) -> None:
-        self.model = model
-        self.json_mode = json_mode
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._retries = max(0, transport_retries)
-        self._backoff_s = max(0.0, retry_backoff_s)
-        self._client = client or httpx.Client(timeout=timeout_s)
-        self._server_json_mode = True
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, json_mode: bool = True,
-                      temperature: float = 0.0,
-                      max_tokens: int | None = None) -> OpenAICompatibleBackend:
-        """The endpoint of llm_base_url, llm_model, llm_api_key, llm_timeout_s and
-        llm_max_retries; ExtractionError when the URL or the model is missing."""
-        if not settings.llm_base_url or not settings.llm_model:
-            raise ExtractionError("the OpenAI-compatible backend needs GRAPHMEM_LLM_BASE_URL "
-                                  "and GRAPHMEM_LLM_MODEL")
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-        return cls(settings.llm_base_url, settings.llm_model, api_key=key,
-                   timeout_s=settings.llm_timeout_s, transport_retries=settings.llm_max_retries,
-                   json_mode=json_mode, temperature=temperature, max_tokens=max_tokens)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def __enter__(self) -> OpenAICompatibleBackend:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def complete(self, messages: Sequence[Message], *, json_mode: bool | None = None,
-                 temperature: float | None = None,
-                 max_tokens: int | None = None) -> ChatResult:
-        """One completion; the keyword arguments override this instance's defaults."""
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": list(messages),
-            "temperature": self.temperature if temperature is None else temperature,
-        }
-        limit = max_tokens or self.max_tokens
-        if limit:
-            body["max_tokens"] = limit
-        wants_json = self.json_mode if json_mode is None else json_mode
-        if wants_json and self._server_json_mode:
-            body["response_format"] = {"type": "json_object"}
-        response = self._post(body)
-        if response.status_code == 400 and "response_format" in body and (
-            "response_format" in response.text
-        ):
-            log.info("%s rejected response_format; retrying without JSON mode", self._url)
-            self._server_json_mode = False
-            del body["response_format"]
-            response = self._post(body)
-        if response.status_code >= 400:
-            raise LLMError(f"LLM endpoint {self._url} answered {response.status_code}: "
-                           f"{response.text[:300]}")
-        return self._result(response, messages)
-
-    def _post(self, body: dict[str, Any]) -> httpx.Response:
-        """POST with retries on network errors, 429 and 5xx (the transient failures)."""
-        for attempt in range(self._retries + 1):
-            try:
-                response = self._client.post(self._url, json=body, headers=self._headers)
-            except httpx.HTTPError as err:
-                if attempt == self._retries:
-                    raise LLMError(f"LLM endpoint {self._url} unreachable after "
-                                   f"{attempt + 1} attempt(s): {err}") from err
-            else:
-                if response.status_code != 429 and response.status_code < 500:
-                    return response
-                if attempt == self._retries:
-                    return response
-            time.sleep(min(4.0, self._backoff_s * 2**attempt))
-        raise AssertionError("unreachable")
-
-    def _result(self, response: httpx.Response, messages: Sequence[Message]) -> ChatResult:
-        try:
-            data = response.json()
-            text = data["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            raise LLMError(f"LLM endpoint {self._url} returned no chat completion: "
-                           f"{response.text[:300]}") from err
-        if text is None:
-            text = ""
-        if not isinstance(text, str):
-            raise LLMError(f"LLM endpoint {self._url} returned non-text content: "
-                           f"{response.text[:300]}")
-        usage = data.get("usage") or {}
-        tokens_in = usage.get("prompt_tokens")
-        tokens_out = usage.get("completion_tokens")
-        if not isinstance(tokens_in, int):
-            tokens_in = sum(estimate_tokens(m["content"]) for m in messages)
-        if not isinstance(tokens_out, int):
-            tokens_out = estimate_tokens(text)
-        return ChatResult(text, tokens_in, tokens_out)
-
-
-class TransformersBackend:
-    """A local causal LM from a directory (settings.llm_local_model), loaded on first use.
-
-    Greedy decoding, the tokenizer's chat template when it has one. Nothing is downloaded:
-    the path must hold the weights and tokenizer already.
-    """
-
-    def __init__(self, model_path: str, *, max_new_tokens: int = 1024,
-                 device: str | None = None) -> None:
-        self.model = model_path
-        self._path = model_path
-        self._max_new_tokens = max_new_tokens
-        self._device = device
-        self._loaded: tuple[Any, Any] | None = None
-
-    def complete(self, messages: Sequence[Message]) -> ChatResult:
-        import torch
-
-        tokenizer, model = self._load()
-        templated = bool(getattr(tokenizer, "chat_template", None))
-        prompt = self._render(tokenizer, messages)
-        # A chat template already writes the BOS token; adding it again confuses some models.
-        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=not templated)
-        inputs = inputs.to(model.device)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
-            tokenizer.eos_token_id
-        )
-        with torch.no_grad():
-            output = model.generate(**inputs, max_new_tokens=self._max_new_tokens,
-                                    do_sample=False, pad_token_id=pad)
-        prompt_len = int(inputs["input_ids"].shape[1])
-        new_tokens = output[0, prompt_len:]
-        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return ChatResult(str(text), prompt_len, int(new_tokens.shape[0]))
-
-    def _load(self) -> tuple[Any, Any]:
-        if self._loaded is None:
-            if not Path(self._path).is_dir():
-                raise ExtractionError(f"local LLM directory {self._path} does not exist "
-                                      "(GRAPHMEM_LLM_LOCAL_MODEL)")
-            import torch
-            from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
-            tokenizer: Any = AutoTokenizer.from_pretrained(self._path, local_files_only=True)
-            model: Any = AutoModelForCausalLM.from_pretrained(self._path, local_files_only=True)
-            model.to(device)
-            model.eval()
-            self._loaded = (tokenizer, model)
-        return self._loaded
-
-    @staticmethod
-    def _render(tokenizer: Any, messages: Sequence[Message]) -> str:
-        if getattr(tokenizer, "chat_template", None):
-            return str(tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                                     add_generation_prompt=True))
-        lines = [f"{m['role']}:\n{m['content']}\n" for m in messages]
-        return "\n".join(lines) + "\nassistant:\n"
-
-
-def backend_from_settings(settings: Settings) -> ChatBackend:
-    """An HTTP endpoint when one is configured, else the local model directory."""
-    if settings.llm_base_url and settings.llm_model:
-        return OpenAICompatibleBackend.from_settings(settings)
-    if settings.llm_local_model:
-        return TransformersBackend(settings.llm_local_model)
-    raise ExtractionError("the LLM extractor needs GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL, "
-                          "or GRAPHMEM_LLM_LOCAL_MODEL")
 
 
 # --- the extractor ----------------------------------------------------------------------

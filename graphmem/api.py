@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter, ValidationError
 
 from graphmem import ingest, validation
+from graphmem.chat import ChatAnswer, ChatTimings, used, with_memories
 from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
 from graphmem.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from graphmem.llm import ChatBackend, chat_backend
 from graphmem.models import (
     SEARCHABLE_STATUSES,
     AddResult,
@@ -66,12 +69,14 @@ class GraphMem:
         embedder: Embedder | None = None,
         extractor: Extractor | None = None,
         scheduler: MemScheduler | None = None,
+        chat_model: ChatBackend | None = None,
         apply_schema: bool = True,
     ) -> None:
         self.settings = settings or Settings()
         self.store: Store = store or Neo4jStore(self.settings)
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings)
         self._extractor = extractor
+        self._chat_model = chat_model
         self.retriever = HybridRetriever(self.store, self.embedder)
         self.scheduler = scheduler or MemScheduler(self.store, self.settings.scheduler)
         if apply_schema:
@@ -443,6 +448,48 @@ class GraphMem:
                               result="ok", detail=recipe)
         self.scheduler.on_retrieval(acting.id, user_id or acting.name, session_id, clean, ids)
         return result
+
+    # --- chat ---------------------------------------------------------------------------------
+
+    @property
+    def chat_model(self) -> ChatBackend:
+        """The model chat answers with (graphmem.llm decides which), created on first use."""
+        if self._chat_model is None:
+            self._chat_model = chat_backend(self.settings)
+        return self._chat_model
+
+    def chat(self, messages: str | Sequence[Message | dict[str, Any]], *,
+             user_id: str | None = None, actor: str | None = None,
+             session_id: str | None = None, limit: int | None = None,
+             recipe: str = "hybrid", remember: bool | None = None) -> ChatAnswer:
+        """Answer the last user turn from memory: retrieve for it, put the memories into the
+        first system message, generate; then (settings.chat_remember) store the exchange like
+        add() does. The answer names the memories it was given, with their provenance."""
+        parsed = self.validate_messages(messages)
+        question = next((m.content for m in reversed(parsed) if m.role == "user"), None)
+        if question is None:
+            raise InvalidInput("chat needs at least one user turn")
+        started = time.perf_counter()
+        hits = self.search(question, user_id=user_id, actor=actor, limit=limit, recipe=recipe,
+                           session_id=session_id)
+        retrieval_ms = (time.perf_counter() - started) * 1000.0
+        prompt = with_memories([{"role": m.role, "content": m.content} for m in parsed], hits)
+        generating = time.perf_counter()
+        result = self.chat_model.complete(prompt)
+        generation_ms = (time.perf_counter() - generating) * 1000.0
+        remembered = 0
+        if (self.settings.chat_remember if remember is None else remember) and \
+                validation.visible(result.text):
+            exchange = [*parsed, Message(role="assistant", content=result.text.strip())]
+            remembered = len(self.add(exchange, user_id=user_id, actor=actor,
+                                      session_id=session_id).cubes)
+        return ChatAnswer(
+            answer=result.text.strip(), model=self.chat_model.model, memories=used(hits),
+            timings=ChatTimings(retrieval_ms=retrieval_ms, generation_ms=generation_ms,
+                                ttft_ms=result.ttft_ms,
+                                tokens_per_s=result.tokens_out / (generation_ms / 1000.0)
+                                if generation_ms > 0 else None),
+            tokens_in=result.tokens_in, tokens_out=result.tokens_out, remembered=remembered)
 
     def episode_message_ids(self, episode_ids: Sequence[str], *, actor: str) -> dict[str, str]:
         """Map episode node ids to the message ids the caller supplied (readable ones only)."""

@@ -342,6 +342,60 @@ def import_(
 
 
 @app.command()
+def chat(
+    message: Annotated[str | None, typer.Option(
+        "--message", "-m", help="Ask one question and exit (otherwise: an interactive chat).")
+    ] = None,
+    user: UserOpt = "default",
+    session: Annotated[str | None, typer.Option(help="Session id (working memory).")] = None,
+    actor: ActorOpt = None,
+    no_remember: Annotated[bool, typer.Option(
+        "--no-remember", help="Do not add the exchange to memory.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Chat with memory: each question retrieves the user's memories, which go into the
+    prompt; the model is GRAPHMEM_LLM_BASE_URL/_MODEL, GRAPHMEM_LLM_LOCAL_MODEL, or offline the
+    SmolLM2 wheel. Shows the memories each answer used and its timings."""
+    history: list[dict[str, str]] = []
+    try:
+        with _memory() as mem:
+            for question in ([message] if message is not None else _questions()):
+                history.append({"role": "user", "content": question})
+                answer = mem.chat(history, user_id=user, actor=actor, session_id=session,
+                                  remember=not no_remember)
+                history.append({"role": "assistant", "content": answer.answer or "..."})
+                _print_answer(answer, as_json)
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+
+
+def _questions() -> Any:
+    """Lines typed at the prompt until EOF, an empty line or 'exit'."""
+    while True:
+        try:
+            line = console.input("[bold]you>[/bold] ").strip()
+        except EOFError:
+            return
+        if not line or line in ("exit", "quit"):
+            return
+        yield line
+
+
+def _print_answer(answer: Any, as_json: bool) -> None:
+    if as_json:
+        console.print_json(answer.model_dump_json())
+        return
+    console.print(f"[bold]assistant>[/bold] {answer.answer}")
+    for m in answer.memories:
+        console.print(f"  [dim]memory {m.id} v{m.version} ({m.kind}): {m.text}[/dim]")
+    t = answer.timings
+    ttft = f", first token {t.ttft_ms:.0f} ms" if t.ttft_ms is not None else ""
+    speed = f", {t.tokens_per_s:.1f} tok/s" if t.tokens_per_s else ""
+    console.print(f"  [dim]{answer.model}: retrieval {t.retrieval_ms:.0f} ms, generation "
+                  f"{t.generation_ms:.0f} ms{ttft}{speed}[/dim]")
+
+
+@app.command()
 def demo(
     user: Annotated[str | None, typer.Option(help="Override the demo user id.")] = None,
     keep: Annotated[bool, typer.Option(help="Keep the demo user's previous memory.")] = False,

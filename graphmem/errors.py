@@ -30,3 +30,15 @@ class Conflict(GraphMemError):
 
 class StoreUnavailable(GraphMemError, ConnectionError):
     """Neo4j could not be reached or dropped the connection; the transaction was rolled back."""
+
+
+class ExtractionError(GraphMemError):
+    """The extractor could not produce a valid Extraction (bad model output, unreachable
+    endpoint, missing model); the message says which and what to change."""
+
+
+class LLMError(ExtractionError):
+    """A chat model failed (an endpoint unreachable or answering an error after its retries, a
+    local model that cannot be loaded) or answered something that is not a chat completion.
+    An ExtractionError, so the memory pipeline treats it as a failed extraction; chat and the
+    benchmarks raise it too, since they share the clients."""

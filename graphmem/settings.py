@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # stays findable); assistant turns are long and mostly echo the user, so off by default.
     episode_cube_roles: list[str] = Field(default_factory=lambda: ["user"])
 
+    # --- Chat (GraphMem.chat, `graphmem chat`) -------------------------------------------------
+    chat_max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    # Add the conversation's new turns to memory after answering, as `add` does.
+    chat_remember: bool = True
+
     # --- Scheduler (e.g. GRAPHMEM_SCHEDULER__HALF_LIFE_HOURS=12) -------------------------------
     scheduler: SchedulerPolicy = Field(default_factory=SchedulerPolicy)
 

@@ -28,11 +28,10 @@ from graphmem.extractors.factory import build_extractor
 from graphmem.extractors.json_repair import parse_json_object
 from graphmem.extractors.llm import (
     LLMExtractor,
-    OpenAICompatibleBackend,
     Prompt,
-    TransformersBackend,
 )
 from graphmem.extractors.offline import OfflineExtractor
+from graphmem.llm import OpenAICompatibleBackend, TransformersBackend
 from graphmem.settings import Settings
 
 WHEN = datetime(2024, 5, 1, tzinfo=UTC)

