@@ -37,7 +37,7 @@ from .base import (
 )
 from .dates import parse_date
 from .errors import ExtractionError
-from .json_repair import parse_json_object
+from .json_salvage import parse_json_object
 
 if TYPE_CHECKING:
     from graphmem.settings import Settings
@@ -237,9 +237,10 @@ class LLMExtractor:
 
 def _short_error(err: Exception) -> str:
     if isinstance(err, ValidationError):
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"{err.error_count()} schema error(s), first at {where}: {first['msg']}"
+        # Every problem (up to five), so one correction can fix them all.
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in err.errors()[:5])
+        return f"{err.error_count()} schema error(s): {problems}"
     return str(err)
 
 

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from graphmem.extractors.base import Turn
 from graphmem.extractors.errors import ExtractionError
 from graphmem.extractors.factory import build_extractor
-from graphmem.extractors.json_repair import parse_json_object
+from graphmem.extractors.json_salvage import parse_json_object
 from graphmem.extractors.llm import (
     LLMExtractor,
     Prompt,
@@ -257,7 +257,11 @@ def test_factory_picks_the_configured_extractor(tmp_path: Path) -> None:
     [
         ('```json\n{"a": [1, 2,],}\n```', {"a": [1, 2]}),
         ('Sure: {"a": {"b": "x"}} Anything else?', {"a": {"b": "x"}}),
-        ('{"a": [{"t": "I lik', {"a": [{"t": "I lik"}]}),
+        # Cut inside a string: the unfinished member is dropped, never stored as "I lik".
+        ('{"a": [{"t": "I lik', {"a": []}),
+        ('{"a": [{"t": "ok"}, {"t": "I lik', {"a": [{"t": "ok"}]}),
+        ('{"a": [{"t": "ok", "u": "I li', {"a": [{"t": "ok"}]}),
+        ('<think>The user wants {json}.</think>{"a": 1}', {"a": 1}),
         ('{"a": 1, "b"', {"a": 1}),
         ('{"a": 1, "b": tru', {"a": 1}),
         ('{"a": "brace } in a string", "b": [1,]}', {"a": "brace } in a string", "b": [1]}),

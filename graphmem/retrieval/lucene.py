@@ -13,7 +13,10 @@ STOPWORDS = frozenset(
     yours about any all am been being just like more most much no not now only other than
     too very also get got go going want know think make need really""".split()
 )
-_WORD = re.compile(r"[A-Za-z0-9]+")
+# Unicode word characters: "José", "Zürich" and "東京" are terms, not "Jos", "Z", "rich"
+# (Lucene's analyzer splits CJK runs into its own tokens at query time). None of these is a
+# Lucene operator character.
+_WORD = re.compile(r"[^\W_]+")
 _LUCENE_KEYWORDS = {"and", "or", "not", "to"}
 
 

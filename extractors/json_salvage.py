@@ -1,9 +1,13 @@
 """Recover the JSON object from what a chat model actually returns.
 
-Models wrap JSON in code fences, add a sentence before it, leave trailing commas, or stop
-mid-object when they hit the token limit. Each of those is repaired here; anything else
-raises ValueError so the caller can ask the model again. A balanced but broken object is never
-cut down to a parseable prefix: that would silently drop memories from the middle.
+Models wrap JSON in code fences, think aloud in a <think> block first, add a sentence before
+it, leave trailing commas, or stop mid-object when they hit the token limit. Each of those is
+repaired here; anything else raises ValueError so the caller can ask the model again. A
+balanced but broken object is never cut down to a parseable prefix: that would silently drop
+memories from the middle. Output cut inside a string loses the member being written (a
+truncated "text": "lik" is not the memory "lik").
+
+Named json_salvage, not json_repair: the `json-repair` package on PyPI owns that import name.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import re
 from typing import Any
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
+# Reasoning models put their thinking first; an unclosed block is all thinking.
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL | re.IGNORECASE)
 _CLOSERS = {"{": "}", "[": "]"}
 
 
 def parse_json_object(text: str) -> dict[str, Any]:
     """The JSON object in `text`, repaired if it can be; ValueError says why it cannot."""
-    body, balanced = _outermost_object(_strip_fences(text))
+    body, balanced = _outermost_object(_strip_fences(_THINK.sub("", text)))
     attempts = [body, _drop_trailing_commas(body)]
     last_error: json.JSONDecodeError | None = None
     for candidate in attempts:
@@ -96,8 +102,14 @@ def _drop_trailing_commas(text: str) -> str:
 
 
 def _close_truncated(text: str) -> dict[str, Any] | None:
-    """Close an object cut off by a token limit: finish the open string, then drop the
-    unfinished last member back to a comma until the closed text parses."""
+    """Close an object cut off by a token limit: drop the unfinished last member (a string
+    the cut fell into is never closed and kept), then back to a comma until the closed text
+    parses."""
+    if _ends_in_string(text):
+        cut = _last_separator(text)
+        if cut is None:
+            return None
+        text = _drop_empty_element(text[:cut])
     for _ in range(64):
         closed = _close(text)
         if closed is not None:
@@ -149,3 +161,24 @@ def _last_separator(text: str) -> int | None:
         elif ch in "{[" and 0 < i < len(text) - 1:
             last = i + 1
     return last
+
+
+def _ends_in_string(text: str) -> bool:
+    in_string, escaped = False, False
+    for ch in text:
+        if in_string:
+            escaped, in_string = _string_step(ch, escaped)
+        elif ch == '"':
+            in_string = True
+    return in_string
+
+
+def _drop_empty_element(text: str) -> str:
+    """An object that the cut left empty ("[{"), as an array element, goes too: it was only
+    the start of the member being written."""
+    stripped = text.rstrip()
+    if stripped.endswith("{"):
+        before = stripped[:-1].rstrip()
+        if before.endswith(("[", ",")):
+            return before.rstrip(",").rstrip()
+    return text
