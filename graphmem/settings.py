@@ -14,7 +14,7 @@ from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graphmem.errors import InvalidInput
-from graphmem.schedulers.policy import SchedulerPolicy
+from graphmem.policies import SchedulerPolicy
 
 
 def _default_cache() -> Path:

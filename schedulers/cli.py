@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from graphmem.errors import GraphMemError
-from graphmem.schedulers.policy import SchedulerPolicy
+from graphmem.policies import SchedulerPolicy
 from graphmem.schedulers.scheduler import MemScheduler, SchedulerStatus, TickReport
 
 app = typer.Typer(

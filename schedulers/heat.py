@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graphmem.errors import GraphMemError
-from graphmem.schedulers.policy import SchedulerPolicy
-from graphmem.store.protocol import Store
+from graphmem.policies import SchedulerPolicy
+from graphmem.store.protocol import QueryStore
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class HitRecorder:
     flush itself.
     """
 
-    def __init__(self, store: Store, policy: SchedulerPolicy, clock: Clock) -> None:
+    def __init__(self, store: QueryStore, policy: SchedulerPolicy, clock: Clock) -> None:
         self._store = store
         self._policy = policy
         self._clock = clock

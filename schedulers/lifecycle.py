@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from graphmem.policies import SchedulerPolicy
 from graphmem.schedulers.heat import aware
-from graphmem.schedulers.policy import SchedulerPolicy
-from graphmem.store.protocol import AuditSpec, Store
+from graphmem.store.protocol import AuditSpec, QueryStore
 
 LIVE = ["generated", "activated"]
 
@@ -70,7 +70,7 @@ _EPOCH = aware(datetime(1970, 1, 1))
 
 
 class Lifecycle:
-    def __init__(self, store: Store, policy: SchedulerPolicy) -> None:
+    def __init__(self, store: QueryStore, policy: SchedulerPolicy) -> None:
         self._store = store
         self._policy = policy
 

@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 from graphmem.errors import InvalidInput, NotFound
+from graphmem.policies import SchedulerPolicy
 from graphmem.schedulers.heat import aware
-from graphmem.schedulers.policy import SchedulerPolicy
-from graphmem.store.protocol import AuditSpec, Store
+from graphmem.store.protocol import AuditSpec, QueryStore
 
 PromotionTarget = Literal["kv_cache", "lora"]
 RequestStatus = Literal["queued", "done", "failed"]
@@ -94,7 +94,7 @@ def _components(ids: Sequence[str], edges: dict[str, set[str]]) -> list[list[str
 
 
 class PromotionQueue:
-    def __init__(self, store: Store, policy: SchedulerPolicy,
+    def __init__(self, store: QueryStore, policy: SchedulerPolicy,
                  clock: Callable[[], datetime]) -> None:
         self._store = store
         self._policy = policy

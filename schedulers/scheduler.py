@@ -21,17 +21,17 @@ from typing import Any
 
 from graphmem.errors import GraphMemError
 from graphmem.models import utcnow
+from graphmem.policies import SchedulerPolicy
 from graphmem.principals import Principal
 from graphmem.schedulers.heat import Clock, FlushResult, HitRecorder, aware
 from graphmem.schedulers.lifecycle import Decay, Lifecycle, Merge, Transition
-from graphmem.schedulers.policy import SchedulerPolicy
 from graphmem.schedulers.promotion import PromotionQueue, PromotionRequest
 from graphmem.schedulers.working_memory import (
     WorkingMemories,
     WorkingMemory,
     WorkingMemoryStats,
 )
-from graphmem.store.protocol import Store
+from graphmem.store.protocol import QueryStore
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class SchedulerStatus:
 
 
 class MemScheduler:
-    def __init__(self, store: Store, policy: SchedulerPolicy | None = None, *,
+    def __init__(self, store: QueryStore, policy: SchedulerPolicy | None = None, *,
                  clock: Clock = utcnow) -> None:
         self.store = store
         self.policy = policy or SchedulerPolicy()

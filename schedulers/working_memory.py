@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from graphmem.policies import SchedulerPolicy
 from graphmem.schedulers.heat import aware
-from graphmem.schedulers.policy import SchedulerPolicy
-from graphmem.store.protocol import Store
+from graphmem.store.protocol import QueryStore
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class WorkingMemory:
     def __contains__(self, cube_id: object) -> bool:
         return any(c.id == cube_id for c in self.cubes)
 
-    def preload(self, store: Store, policy: SchedulerPolicy, *, actor: str,
+    def preload(self, store: QueryStore, policy: SchedulerPolicy, *, actor: str,
                 now: datetime) -> list[str]:
         """Replace the prediction from the session's latest turns (cypher/scheduler/preload)."""
         rows = store.read_query(

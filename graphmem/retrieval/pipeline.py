@@ -21,7 +21,7 @@ from graphmem.retrieval import baselines, fusion, lucene
 from graphmem.retrieval.config import RetrieverName, SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
-from graphmem.store.protocol import Store, StoredCube
+from graphmem.store.protocol import SearchStore, StoredCube
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -41,7 +41,7 @@ class RetrievalResult:
 
 
 class HybridRetriever:
-    def __init__(self, store: Store, embedder: Embedder) -> None:
+    def __init__(self, store: SearchStore, embedder: Embedder) -> None:
         self._store = store
         self._embedder = embedder
         self._cross_encoders: dict[str, CrossEncoder] = {}
