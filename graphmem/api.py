@@ -23,6 +23,7 @@ from graphmem import ingest, validation
 from graphmem.chat import ChatAnswer, ChatTimings, used, with_memories
 from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
 from graphmem.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from graphmem.ingestion import Ingestor
 from graphmem.llm import ChatBackend, chat_backend
 from graphmem.models import (
     SEARCHABLE_STATUSES,
@@ -42,7 +43,7 @@ from graphmem.retrieval import RECIPES, HybridRetriever, RetrievalResult, Search
 from graphmem.schedulers.scheduler import MemScheduler
 from graphmem.settings import Settings
 from graphmem.store.neo4j_store import Neo4jStore
-from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteBatch, WriteCheck
+from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteCheck
 
 if TYPE_CHECKING:
     from graphmem.cubes.bundle import BundleManifest
@@ -78,6 +79,7 @@ class GraphMem:
         self._extractor = extractor
         self._chat_model = chat_model
         self.retriever = HybridRetriever(self.store, self.embedder)
+        self.ingestor = Ingestor(self.store, self.embedder, self.settings, lambda: self.extractor)
         self.scheduler = scheduler or MemScheduler(self.store, self.settings.scheduler)
         if apply_schema:
             self.store.ensure_schema(self.settings.embedding_dim)
@@ -203,86 +205,7 @@ class GraphMem:
         owner = self._owner(acting, user_id)
         origin = ingest.Origin(acting.id, self._target_scope(owner, scope), owner.name,
                                session_id, agent_id, owner.id)
-        episodes = ingest.episode_rows(parsed, origin)
-        new_ids = set(r.id for r in episodes) - self.store.existing_episode_ids(
-            [r.id for r in episodes])
-        batch = WriteBatch(scope=origin.scope, episodes=episodes,
-                           session_links=ingest.session_links(episodes), subject=owner.id)
-        extractor_name, extractor_version, model = "verbatim", "1", None
-        if infer:
-            extractor_name, extractor_version = self.extractor.name, self.extractor.version
-        planned: list[tuple[NewCube, dict[str, Any], list[str]]] = []
-        new_turns = ingest.turns_for(episodes, new_ids)
-        if infer and new_turns:
-            extraction = self.extractor.extract(new_turns, user_id=owner.name)
-            extractor_name, extractor_version = extraction.extractor, extraction.extractor_version
-            model = extraction.model
-            batch.entities, entity_ids = ingest.entity_rows(extraction, origin)
-            batch.relations = ingest.relation_rows(extraction, entity_ids)
-            for cube, structured in ingest.memories_as_cubes(extraction):
-                ids = [entity_ids[n] for n in cube.entities if n in entity_ids]
-                planned.append((cube, structured, ids))
-        for cube in ingest.turn_cubes(episodes, new_ids, self.settings.episode_cube_roles):
-            planned.append((cube, {}, []))
-        for cube, _, _ in planned:
-            cube.attributes.update(attributes)
-        texts = [c.text for c, _, _ in planned] + [e.name for e in batch.entities]
-        vectors = self.embedder.embed(texts) if texts else []
-        for row, vec in zip(batch.entities, vectors[len(planned):], strict=True):
-            row.embedding = vec
-        vectors = vectors[:len(planned)]
-        self._resolve_entities(acting.id, origin.scope, batch, planned)
-        batch.cubes = [
-            ingest.cube_row(cube, origin, vec, extractor=extractor_name,
-                            extractor_version=extractor_version, model=model,
-                            entity_ids=ids, structured=structured)
-            for (cube, structured, ids), vec in zip(planned, vectors, strict=True)
-        ]
-        outcome = self.store.write_batch(acting.id, batch)
-        created = list(dict.fromkeys(c.id for c in outcome.cubes if c.created))
-        cubes = [cube_from_stored(c) for c in self.store.get_cubes(acting.id, created)]
-        log.info("add: user=%s episodes=%d new cubes=%d extractor=%s", owner.name,
-                 len(outcome.new_episode_ids), len(created), extractor_name)
-        return AddResult(
-            user_id=owner.name,
-            scope=origin.scope,
-            extractor=extractor_name,
-            episodes_written=len(outcome.new_episode_ids),
-            cubes=cubes,
-            entities=[e.name for e in batch.entities],
-            skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
-            superseded=outcome.superseded,
-        )
-
-    def _resolve_entities(self, actor: str, scope: str, batch: WriteBatch,
-                          planned: builtins.list[tuple[NewCube, dict[str, Any], builtins.list[str]]]
-                          ) -> None:
-        """Point new entity names at an existing entity of the scope that means the same thing
-        (same normalised name is already one node; this catches aliases by embedding)."""
-        if not batch.entities:
-            return
-        existing = self.store.existing_entity_ids([e.id for e in batch.entities])
-        fresh = [e for e in batch.entities if e.id not in existing]
-        if not fresh:
-            return
-        rows = self.store.read_query(
-            "entities/resolve", actor=actor, scope=scope,
-            threshold=(1.0 + self.settings.entity_similarity) / 2.0,  # Neo4j's cosine is (1+cos)/2
-            rows=[{"norm": e.norm, "type": e.type, "embedding": e.embedding} for e in fresh])
-        remap = {}
-        for row in rows:
-            if row.get("id"):
-                entity = next(e for e in fresh if e.norm == row["norm"])
-                log.info("entity %r resolved to existing %r (similarity %.3f)", entity.name,
-                         row["name"], row["sim"])
-                remap[entity.id] = row["id"]
-                entity.id = row["id"]
-        if remap:
-            for _, _, ids in planned:
-                ids[:] = [remap.get(i, i) for i in ids]
-            for rel in batch.relations:
-                rel.source, rel.target = remap.get(rel.source, rel.source), remap.get(
-                    rel.target, rel.target)
+        return self.ingestor.add(parsed, origin, infer=infer, attributes=attributes)
 
     def remember(
         self,
@@ -308,12 +231,7 @@ class GraphMem:
         owner = self._owner(acting, user_id)
         origin = ingest.Origin(acting.id, self._target_scope(owner, scope), owner.name, None,
                                None, owner.id)
-        row = ingest.cube_row(cube, origin, self.embedder.embed([clean])[0], extractor="api",
-                              extractor_version="1", model=None, entity_ids=[])
-        outcome = self.store.write_batch(acting.id, WriteBatch(scope=origin.scope, cubes=[row],
-                                                               subject=owner.id))
-        # An identical live cube already in the scope is the one returned (created = false).
-        return self.get(outcome.cubes[0].id, actor=acting.id)
+        return self.get(self.ingestor.remember(cube, origin), actor=acting.id)
 
     def update(self, cube_id: str, text: str, *, actor: str, reason: str = "update",
                expected_version: int | None = None) -> MemCube:

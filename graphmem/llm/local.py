@@ -114,10 +114,7 @@ class TransformersBackend:
             except (OSError, ValueError, ImportError) as exc:
                 raise LLMError(f"local LLM {self._spec!r} cannot be loaded: {exc}") from exc
             if cached is not None:
-                cached.mkdir(parents=True, exist_ok=True)
-                model.save_pretrained(cached)
-                tokenizer.save_pretrained(cached)
-                log.info("dequantised %s saved to %s", gguf, cached)
+                _save_dequantised(model, tokenizer, cached)
         device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
         model.to(device)
         model.eval()
@@ -141,6 +138,27 @@ class TransformersBackend:
                                                      add_generation_prompt=True))
         lines = [f"{m['role']}:\n{m['content']}\n" for m in messages]
         return "\n".join(lines) + "\nassistant:\n"
+
+
+def _save_dequantised(model: Any, tokenizer: Any, directory: Path) -> None:
+    """The fp32 weights as safetensors with a config that no longer names the GGUF
+    quantisation (transformers refuses save_pretrained for a model loaded from GGUF). A
+    failure only costs the next start its speed, so it is logged, not raised."""
+    from safetensors.torch import save_model
+
+    partial = directory.with_name(directory.name + ".partial")
+    try:
+        partial.mkdir(parents=True, exist_ok=True)
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        type(model.config).from_dict(config).save_pretrained(partial)
+        model.generation_config.save_pretrained(partial)
+        save_model(model, str(partial / "model.safetensors"))
+        tokenizer.save_pretrained(partial)
+        partial.rename(directory)  # whole or not at all: a half-written copy is never loaded
+        log.info("dequantised model saved to %s", directory)
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.warning("could not cache the dequantised model in %s: %s", directory, exc)
 
 
 class _FirstToken:
