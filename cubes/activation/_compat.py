@@ -38,7 +38,7 @@ def forward_kwargs(model: torch.nn.Module, cache: Any, **kwargs: Any) -> dict[st
 
 def output_cache(outputs: Any) -> Any:
     """The cache an output carries (`past_key_values` is a property on newer releases)."""
-    cache = getattr(outputs, "past_key_values", None)
+    cache = getattr(outputs, "cache", None)
     if cache is None:
-        cache = getattr(outputs, "cache", None)
+        cache = getattr(outputs, "past_key_values", None)
     return cache
