@@ -195,9 +195,59 @@ def compare(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
 
 
 # -- one row -----------------------------------------------------------------------------------
+def kernel_profile(model: torch.nn.Module, kv: Any, q_ids: torch.Tensor, path: Path) -> None:
+    """Where the optimised step's GPU time goes, per kernel (run without the graph, so the
+    profiler sees each launch; kernel times are the same as inside the graph)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    runner = StaticPrefixRunner(model, kv.token_count, q_ids.shape[1], attention=SPLIT_ATTENTION)
+    runner.load(kv)
+    for _ in range(3):
+        runner.step(q_ids)
+    sync()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(5):
+            runner.step(q_ids)
+        sync()
+    runner.release()
+    try:
+        text = prof.key_averages().table(sort_by="self_device_time_total", row_limit=25)
+    except Exception:  # older torch spells it cuda
+        text = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=25)
+    path.write_text("5 steps of the static runner with split attention, no graph\n" + text)
+    log(text)
+
+
+def chunk_sweep(model: torch.nn.Module, kv: Any, q_ids: torch.Tensor, reps: int,
+                ref: torch.Tensor) -> dict[str, Any]:
+    """The graph step for several prefix split counts (the split-KV lever's one knob)."""
+    from graphmem.cubes.activation import static
+
+    c: Any = model.config
+    rows = c.num_attention_heads // c.num_key_value_heads * q_ids.shape[1]
+    saved = static._TARGET_BLOCKS
+    out: dict[str, Any] = {}
+    try:
+        for target in (1, 32, 132, 264, 1056, 4224):
+            static._TARGET_BLOCKS = target
+            s = static._chunks(kv.token_count, c.num_key_value_heads, rows)
+            if str(s) in out:
+                continue
+            runner = StaticPrefixRunner(model, kv.token_count, q_ids.shape[1],
+                                        attention=SPLIT_ATTENTION, cuda_graph=gpu())
+            runner.load(kv)
+            ms, _ = median_ms(lambda r=runner: r.step(q_ids), reps, 3)  # type: ignore[misc]
+            out[str(s)] = {"ms": ms, "check": compare(runner.step(q_ids), ref)}
+            runner.release()
+    finally:
+        static._TARGET_BLOCKS = saved
+    log(f"  split sweep (chunks: ms): {({k: round(v['ms'], 2) for k, v in out.items()})}")
+    return out
+
+
 def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: int,
             ceil: dict[str, float], disk_dir: Path, deadline: float, fp: str,
-            sdpa_graph: bool) -> dict[str, Any]:
+            sdpa_graph: bool, extras: bool, out_dir: Path) -> dict[str, Any]:
     shape = shape_of(model)
     gen = torch.Generator(device=DEVICE).manual_seed(prefix)
     ids = torch.randint(0, VOCAB, (1, prefix + query), device=DEVICE, generator=gen)
@@ -282,6 +332,14 @@ def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: in
         row["check_gpu_graph_sdpa"] = compare(plain.step(q_ids), ref)
         plain.release()
     empty_cache()
+    if extras:
+        try:
+            row["split_sweep"] = chunk_sweep(model, kv, q_ids, reps, ref)
+            kernel_profile(model, kv, q_ids, out_dir / f"profile_{name}_{prefix}.txt")
+        except Exception as e:  # diagnostics must not cost the table
+            row["extras_error"] = repr(e)
+            log(f"  extras failed: {e!r}")
+        empty_cache()
 
     # Limits: the query step's floor (weights + the cache read once from HBM, or its FLOPs),
     # plus the cache's bytes over the bandwidth of the tier it comes from.
@@ -345,7 +403,9 @@ def run_model(name: str, prefixes: list[int], args: argparse.Namespace, ceil: di
     runner0 = StaticPrefixRunner(model, 0, args.query, cuda_graph=gpu())
     q_graph, _ = median_ms(lambda: runner0.step(q_ids), args.reps, 3)
     runner0.release()
+    probe = next(p for n, p in model.named_parameters() if "mlp.up_proj" in n)
     result["models"][name] = {
+        "weight_std_probe": float(probe.detach().float().std()),  # random, not zeros
         "init_s": init_s, "weight_bytes_read": w, "fingerprint": fp,
         "params": sum(p.numel() for p in model.parameters()),
         "query_only_eager_ms": q_eager, "query_only_graph_ms": q_graph,
@@ -361,7 +421,8 @@ def run_model(name: str, prefixes: list[int], args: argparse.Namespace, ceil: di
         t1 = time.perf_counter()
         try:
             row = run_row(model, name, prefix, args.query, args.reps, mceil, disk_dir,
-                          deadline, fp, sdpa_graph=not args.no_sdpa_graph)
+                          deadline, fp, sdpa_graph=not args.no_sdpa_graph,
+                          extras=f"{name}:{prefix}" in args.extras.split(","), out_dir=out)
         except torch.OutOfMemoryError as e:
             result["skipped"].append(f"{name}@{prefix}: out of memory ({e})")
             empty_cache()
@@ -385,6 +446,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--budget-s", type=float, default=480.0)
     ap.add_argument("--no-sdpa-graph", action="store_true")
+    ap.add_argument("--extras", default="qwen2.5-7b:16384",
+                    help="model:prefix rows that also get a split sweep and a kernel profile")
     ap.add_argument("--disk-dir", default="/tmp/graphmem-kvbench")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--device", default="cuda", help="cpu: a dry run of the script itself")

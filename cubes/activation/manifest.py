@@ -117,7 +117,9 @@ def model_fingerprint(model: torch.nn.Module) -> str:
             h.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
             if n == 0:
                 continue
-            idx = torch.linspace(0, n - 1, steps=min(n, _SAMPLES_PER_TENSOR)).long()
+            k = min(n, _SAMPLES_PER_TENSOR)
+            # integer strides: a float linspace rounds past the end of a 100M-element tensor
+            idx = torch.arange(k, dtype=torch.int64) * (n - 1) // max(k - 1, 1)
             sample = flat[idx.to(flat.device)].to("cpu").contiguous()
             h.update(sample.view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
