@@ -137,6 +137,7 @@ def test_static_runner_equals_full_prefill(model: torch.nn.Module, ids: torch.Te
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # small chunks so the split attention really splits the 48-token prefix (4 chunks of 12)
     monkeypatch.setattr(static, "_MIN_CHUNK", 12)
+    monkeypatch.setattr(static, "_TARGET_BLOCKS", 264)
     assert static._chunks(PREFIX, 2, 16) == 4
     runner = static.StaticPrefixRunner(model, PREFIX, QUERY, attention=attention)
     runner.load(kv)

@@ -10,9 +10,9 @@ each has a lever here:
 * with a mask, transformers' SDPA path expands the grouped K/V to every query head
   (repeat_kv: a 7x copy of the cache per layer for Qwen2.5-7B): the split attention reads
   each KV head once;
-* 64 queries against 16k keys give the attention kernel too few blocks to fill the GPU: the
-  prefix's keys are split into chunks attended in parallel (flash-decoding), and the partial
-  results are merged with their log-sum-exp.
+* 64 queries against 16k keys give the attention kernel few blocks: the prefix's keys can
+  be split into chunks attended in parallel (flash-decoding) and merged by log-sum-exp; on
+  the H200 that merge cost more than it gained, so by default the prefix is one chunk.
 
 The stored cache stays untouched: the runner copies it into its own buffers (or is itself
 the GPU-resident copy) and every step writes only positions prefix..prefix+query-1, so
@@ -32,9 +32,12 @@ from graphmem.cubes.activation.manifest import CacheMismatch
 from graphmem.cubes.activation.prefix import KVCache
 
 SPLIT_ATTENTION = "graphmem_prefix_split"
-# Aim for about this many attention blocks (2 per SM on a 132-SM H200) and chunks of at
-# least this many keys, so that each block still streams a useful run of the prefix.
-_TARGET_BLOCKS = 264
+# Split the prefix until about this many attention blocks run (and no chunk is shorter than
+# _MIN_CHUNK keys). Measured on an H200 (benchmarks/results/kv_cache_gpu.json, split_sweep,
+# Qwen2.5-7B at 16k): 1 chunk 10.5 ms, 2: 10.7, 16: 11.7, 32: 13.2, 64: 16.7. Merging the
+# partial outputs costs more than the parallelism gains, so the default is not to split;
+# the grouped query rows (no repeat_kv) are what pays. Kept as a knob for other shapes.
+_TARGET_BLOCKS = 1
 _MIN_CHUNK = 256
 
 
