@@ -271,3 +271,10 @@ def test_cost_model_says_when_reuse_pays() -> None:
     assert reuse_pays(QWEN7B, hw, 16384, 64, tier_bytes_per_s=50e9)
     # a short prefix read from a slow disk costs more than recomputing it
     assert not reuse_pays(QWEN7B, hw, 256, 64, tier_bytes_per_s=0.2e9)
+    # with eager transformers' fixed per-step cost (H200: 7B at 1k measured 39 ms cached vs
+    # 31 ms full) reuse does not pay at 1k but does at 16k (33 vs 507 ms)
+    eager = Hardware(efficiency=0.7, cached_extra_s=0.030)
+    assert not reuse_pays(QWEN7B, eager, 1024, 64, tier_bytes_per_s=None)
+    assert reuse_pays(QWEN7B, eager, 16384, 64, tier_bytes_per_s=None)
+    e = estimate_reuse(QWEN7B, eager, 16384, 64, None)
+    assert 0.4 < e.recompute_s < 0.6 and 0.02 < e.cached_s < 0.05  # measured 0.507 s, 0.033 s

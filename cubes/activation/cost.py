@@ -5,7 +5,8 @@ on the GPU tier attention still reads it once); recompute costs prefill(prefix +
 Prefill time is modelled as a roofline: max(bytes the step must read / HBM bandwidth,
 FLOPs / matrix rate) plus a fixed launch overhead. For a 0.5B model and a 1k prefix the two
 sides are close and reuse can lose (measured: 32.7 ms cached vs 27.7 ms recompute in eager
-transformers); for 7B at 16k reuse wins by >90%. Promotion should follow this model.
+transformers); for 7B at 16k reuse wins by >90%. Promotion should follow this model, with
+Hardware's efficiency and cached_extra_s set from a measurement of the serving path.
 """
 
 from __future__ import annotations
@@ -60,11 +61,20 @@ class ModelShape:
 
 @dataclass(frozen=True)
 class Hardware:
-    """Measured ceilings (bytes/s and FLOP/s); the defaults are an H200 as measured here."""
+    """Measured ceilings (bytes/s and FLOP/s) and how far real code stays from them.
 
-    hbm_bytes_per_s: float = 4.3e12
-    matmul_flops_per_s: float = 7.9e14
+    Defaults are an H200 as measured by benchmarks/kv_cache_gpu.py (HBM copy 4.1 TB/s, bf16
+    matmul 784 TFLOP/s). There, transformers' full prefill reached about 0.7 of the roofline
+    at 4k-32k tokens (efficiency), and the cached 64-token step cost its floor plus a fixed
+    ~5-25 ms (cached_extra_s): ~5 ms (7B) to ~20 ms (32B) with the CUDA-graph runner, ~20-90 ms
+    in eager transformers (Python, launches, the cache copy).
+    """
+
+    hbm_bytes_per_s: float = 4.1e12
+    matmul_flops_per_s: float = 7.84e14
     launch_overhead_s: float = 0.0
+    efficiency: float = 1.0
+    cached_extra_s: float = 0.0
 
 
 def prefill_seconds(shape: ModelShape, hw: Hardware, new_tokens: int,
@@ -73,7 +83,7 @@ def prefill_seconds(shape: ModelShape, hw: Hardware, new_tokens: int,
     read = shape.weight_bytes_read() + past_tokens * shape.kv_bytes_per_token()
     return max(read / hw.hbm_bytes_per_s,
                shape.prefill_flops(new_tokens, past_tokens) / hw.matmul_flops_per_s
-               ) + hw.launch_overhead_s
+               ) / hw.efficiency + hw.launch_overhead_s
 
 
 @dataclass(frozen=True)
@@ -100,7 +110,7 @@ def estimate_reuse(shape: ModelShape, hw: Hardware, prefix_tokens: int, query_to
     """
     cache_bytes = prefix_tokens * shape.kv_bytes_per_token()
     transfer = 0.0 if tier_bytes_per_s is None else cache_bytes / tier_bytes_per_s
-    cached = prefill_seconds(shape, hw, query_tokens, prefix_tokens) + transfer
+    cached = prefill_seconds(shape, hw, query_tokens, prefix_tokens) + transfer + hw.cached_extra_s
     recompute = prefill_seconds(shape, hw, prefix_tokens + query_tokens)
     return ReuseEstimate(recompute_s=recompute, cached_s=cached, transfer_s=transfer)
 
