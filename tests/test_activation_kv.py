@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
+torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from graphmem.cubes.activation import (  # noqa: E402

@@ -39,10 +39,10 @@ def save_cache(kv: KVCache, directory: Path) -> Path:
     """Write the cache; the manifest is written last (atomically), so a half-written cache has
     no manifest and is never loaded."""
     directory.mkdir(parents=True, exist_ok=True)
-    tensors: dict[str, torch.Tensor] = {"prefix_ids": kv.prefix_ids.contiguous()}
+    tensors: dict[str, torch.Tensor] = {"prefix_ids": kv.prefix_ids.contiguous().cpu()}
     for i, (k, v) in enumerate(zip(kv.keys, kv.values, strict=True)):
-        tensors[f"k.{i}"] = k.contiguous()
-        tensors[f"v.{i}"] = v.contiguous()
+        tensors[f"k.{i}"] = k.contiguous().cpu()  # no-op for a host-tier cache
+        tensors[f"v.{i}"] = v.contiguous().cpu()
     path = directory / TENSORS
     save_file(tensors, str(path), metadata={"format": kv.manifest.format})
     record = {"manifest": json.loads(kv.manifest.to_json()),
