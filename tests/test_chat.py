@@ -112,7 +112,7 @@ def test_smollm2_answers_from_the_demo_conversation(neo4j_settings: Settings,
     with GraphMem(settings, embedder=embedder, apply_schema=False) as mem:
         for session in demo["sessions"]:
             mem.add(session["messages"], user_id=uid, session_id=session["session_id"])
-        answer = mem.chat("Where does Maya live?", user_id=uid, remember=False)
+        answer = mem.chat("Where does Maya live?", user_id=uid, remember=False, limit=8)
     assert any("Porto" in m.text for m in answer.memories), answer.memories
     assert "Porto" in answer.answer, answer.answer
     assert answer.timings.ttft_ms is not None

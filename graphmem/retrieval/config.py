@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-RetrieverName = Literal["vector", "fulltext", "graph_walk", "preferences", "readable_cubes"]
+from graphmem.retrieval.channels import CHANNELS, RetrieverName
 
 
 class RetrieverConfig(BaseModel):
@@ -63,15 +63,19 @@ class SearchConfig(BaseModel):
     top_k_chunks: int = Field(default=3, ge=1)
     chunk_tokens: int = Field(default=512, ge=16)
 
+    def channel(self, name: str) -> RetrieverConfig:
+        config: RetrieverConfig = getattr(self, name)
+        return config
+
     def enabled(self) -> list[RetrieverName]:
-        names: list[RetrieverName] = ["vector", "fulltext", "graph_walk", "preferences"]
-        return [n for n in names if getattr(self, n).enabled]
+        return [c.name for c in CHANNELS if self.channel(c.name).enabled]
 
 
 def _only(name: RetrieverName) -> SearchConfig:
     cfg = SearchConfig()
-    for other in ("vector", "fulltext", "graph_walk", "preferences"):
-        setattr(cfg, other, getattr(cfg, other).model_copy(update={"enabled": other == name}))
+    for other in CHANNELS:
+        setattr(cfg, other.name, cfg.channel(other.name).model_copy(
+            update={"enabled": other.name == name}))
     cfg.graph_seed_from_top = 0
     return cfg
 

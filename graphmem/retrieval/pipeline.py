@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,8 @@ from graphmem.embeddings import Embedder
 from graphmem.models import SEARCHABLE_STATUSES, SearchHit
 from graphmem.records import cube_from_stored
 from graphmem.retrieval import baselines, fusion, lucene
-from graphmem.retrieval.config import RetrieverName, SearchConfig
+from graphmem.retrieval.channels import BY_NAME, CHANNELS, Channel
+from graphmem.retrieval.config import SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
 from graphmem.store.protocol import SearchStore, StoredCube
@@ -26,10 +27,6 @@ from graphmem.store.protocol import SearchStore, StoredCube
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
 
-LABELS = {"vector": "vector", "fulltext": "bm25", "graph_walk": "graph",
-          "preferences": "preference"}
-# Channels scored by their cosine to the query, not by a lexical/graph score of their own.
-SIMILARITY_CHANNELS = ("vector", "preferences")
 
 
 @dataclass
@@ -79,33 +76,24 @@ class HybridRetriever:
             timings["embed"] = _ms(t0)
         else:
             base["embedding"] = None
-        # The retrievers run side by side (each its own transaction); the walk waits only when
-        # it is seeded from the others' top hits.
-        pending: dict[str, Future[list[StoredCube]]] = {}
-        if config.fulltext.enabled and terms:
-            pending["fulltext"] = self._pool.submit(
-                self._run, "fulltext", actor, timings, base, k=config.fulltext.candidates,
-                terms=terms, candidates=config.fulltext.candidates * 10)
-        if (config.preferences.enabled and base["embedding"] is not None
-                and (kinds is None or "preference" in kinds)):
-            pending["preferences"] = self._pool.submit(
-                self._run, "preferences", actor, timings, base, k=config.preferences.candidates,
-                candidates=config.preferences.candidates * 5, max_candidates=5000)
-        walk_now = config.graph_walk.enabled and config.graph_seed_from_top == 0 and terms
-        if walk_now:
-            pending["graph_walk"] = self._pool.submit(self._walk, actor, timings, base, config,
-                                                      terms, [])
-        if config.vector.enabled:
-            results["vector"] = self._run("vector", actor, timings, base,
-                                          k=config.vector.candidates,
-                                          candidates=config.vector.candidates * 5,
-                                          max_candidates=5000)
+        # The channels run side by side (each its own transaction), the first in this thread;
+        # the walk waits for the others only when it is seeded from their top hits.
+        seeded_walk = config.graph_seed_from_top > 0
+        runnable = [c for c in CHANNELS if config.channel(c.name).enabled and c.applies(
+            terms=terms, has_embedding=base["embedding"] is not None, kinds=kinds)
+            and not (c.name == "graph_walk" and seeded_walk)]
+        pending = {c.name: self._pool.submit(self._channel, c, actor, timings, base, config,
+                                             terms, []) for c in runnable[1:]}
+        if runnable:
+            first = runnable[0]
+            results[first.name] = self._channel(first, actor, timings, base, config, terms, [])
         for name, future in pending.items():
             results[name] = future.result()
-        if config.graph_walk.enabled and not walk_now:
+        if config.graph_walk.enabled and seeded_walk:
             seeds = _top_ids(results, config.graph_seed_from_top)
             if terms or seeds:
-                results["graph_walk"] = self._walk(actor, timings, base, config, terms, seeds)
+                results["graph_walk"] = self._channel(BY_NAME["graph_walk"], actor, timings,
+                                                      base, config, terms, seeds)
         t1 = time.perf_counter()
         ranked = self._rank(results, config, query, now or datetime.now(UTC))
         timings["rank"] = _ms(t1)
@@ -143,25 +131,25 @@ class HybridRetriever:
         return RetrievalResult(hits=hits, chunks=chunks, timings_ms=timings,
                                per_retriever={name: [h.cube.id for h in hits]})
 
-    def _walk(self, actor: str, timings: dict[str, float], base: dict[str, Any],
-              config: SearchConfig, terms: str, seeds: list[str]) -> list[StoredCube]:
-        return self._run("graph_walk", actor, timings, base, k=config.graph_walk.candidates,
-                         entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
-                         seed_cube_weight=0.5, fanout=config.graph_fanout)
+    def _channel(self, channel: Channel, actor: str, timings: dict[str, float],
+                 base: dict[str, Any], config: SearchConfig, terms: str,
+                 seeds: list[str]) -> list[StoredCube]:
+        params = {**base, **channel.params(config.channel(channel.name).candidates),
+                  "terms": terms}
+        if channel.name == "graph_walk":
+            params.update(entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
+                          seed_cube_weight=0.5, fanout=config.graph_fanout)
+        t = time.perf_counter()
+        rows = self._store.retrieve(actor, channel.name, params, ann=channel.ann)
+        timings[channel.name] = _ms(t)
+        return rows
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self, name: RetrieverName, actor: str, timings: dict[str, float],
-             base: dict[str, Any], **params: Any) -> list[StoredCube]:
-        t = time.perf_counter()
-        rows = self._store.retrieve(actor, name, {**base, **params})
-        timings[name] = _ms(t)
-        return rows
-
     def _rank(self, results: dict[str, list[StoredCube]], config: SearchConfig, query: str,
               now: datetime) -> list[tuple[str, float]]:
-        weights = {n: getattr(config, n).weight for n in results}
+        weights = {n: config.channel(n).weight for n in results}
         if len(results) == 1:
             # One retriever: its own order is the answer, nothing to fuse.
             (rows,) = results.values()
@@ -171,7 +159,7 @@ class HybridRetriever:
                 {c.props["id"]: 2.0 * c.similarity - 1.0 for rows in results.values()
                  for c in rows if c.similarity is not None},
                 {n: {c.props["id"]: c.score or 0.0 for c in rows} for n, rows in results.items()
-                 if n not in SIMILARITY_CHANNELS},
+                 if not BY_NAME[n].similarity},
                 weights)
         elif config.fusion == "rrf":
             fused = fusion.reciprocal_rank_fusion(
@@ -221,7 +209,7 @@ class HybridRetriever:
             for rank, row in enumerate(rows, start=1):
                 if row.props["id"] == cid:
                     scores[name] = row.score or 0.0
-                    detail = f"{LABELS[name]} #{rank} ({row.score or 0.0:.2f})"
+                    detail = f"{BY_NAME[name].label} #{rank} ({row.score or 0.0:.2f})"
                     if name == "graph_walk" and row.vias:
                         detail += " via " + ", ".join(row.vias[:2])
                     why.append(detail)

@@ -43,9 +43,6 @@ from graphmem.store.queries import Queries, split_statements
 
 log = logging.getLogger(__name__)
 
-# Retrievers over a vector index shared by all users: over-fetch, retry wider, then an exact
-# scan (search/<name>_exact.cypher) of the actor's readable cubes.
-ANN_RETRIEVERS = ("vector", "preferences")
 # The Bolt URIs GraphMem speaks (the driver's HTTP "Query API" is a preview without
 # transactions of the kind the store relies on).
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
@@ -469,17 +466,19 @@ class Neo4jStore:
 
         return self._write("history", fn)
 
-    def retrieve(self, actor: str, retriever: str, params: dict[str, Any]) -> list[StoredCube]:
+    def retrieve(self, actor: str, retriever: str, params: dict[str, Any], *,
+                 ann: bool = False) -> list[StoredCube]:
         """Run one retriever query (search/<retriever>.cypher) in a read transaction.
 
-        Vector indexes are shared by all users, so ANN results are over-fetched in proportion
+        With `ann` (a channel over a vector index shared by all users, graphmem.retrieval.
+        channels), results are over-fetched in proportion
         to the actor's share of the graph; when ACL filtering leaves fewer than k, the ANN query
         runs again with four times the candidates, and only then an exact scan of the readable
         scopes (which is exact but grows with the actor's cubes)."""
 
         def fn(tx: ManagedTransaction) -> list[StoredCube]:
             query = f"search/{retriever}"
-            if retriever not in ANN_RETRIEVERS:
+            if not ann:
                 return [_stored(r) for r in self._run(tx, query, actor=actor, **params)]
             rows = self._run(tx, query, actor=actor, overfetch=1.0, **params)
             if len(rows) < params["k"]:

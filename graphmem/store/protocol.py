@@ -190,8 +190,8 @@ class CubeStore(Protocol):
 class SearchStore(Protocol):
     """The retrieval channels (cypher/search), each with the ACL inside."""
 
-    def retrieve(self, actor: str, retriever: str,
-                 params: dict[str, Any]) -> list[StoredCube]: ...
+    def retrieve(self, actor: str, retriever: str, params: dict[str, Any], *,
+                 ann: bool = False) -> list[StoredCube]: ...
 
 
 class QueryStore(Protocol):
