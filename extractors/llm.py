@@ -217,7 +217,7 @@ class LLMExtractor:
         messages = self.prompt.messages(batch, user_id)
         error = ""
         for _ in range(self._max_retries + 1):
-            result = self.backend.complete(messages)
+            result = self.backend.complete(messages, schema=ExtractionOut)
             out.tokens_in += result.tokens_in
             out.tokens_out += result.tokens_out
             try:

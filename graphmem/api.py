@@ -391,7 +391,8 @@ class GraphMem:
         hits = self.search(question, user_id=user_id, actor=actor, limit=limit, recipe=recipe,
                            session_id=session_id)
         retrieval_ms = (time.perf_counter() - started) * 1000.0
-        prompt = with_memories([{"role": m.role, "content": m.content} for m in parsed], hits)
+        prompt = with_memories([{"role": m.role, "content": m.content} for m in parsed], hits,
+                               user_id or self._actor(actor, user_id).name)
         generating = time.perf_counter()
         result = self.chat_model.complete(prompt)
         generation_ms = (time.perf_counter() - generating) * 1000.0

@@ -17,8 +17,9 @@ from pydantic import BaseModel, Field
 from graphmem.llm import Message
 from graphmem.models import SearchHit
 
-SYSTEM_PROMPT = ("You are a helpful assistant with a memory of earlier conversations with "
-                 "this user. Use the memories when they are relevant; do not invent others.")
+SYSTEM_PROMPT = ("You are a helpful assistant. Below are memories of what the user said in "
+                 "earlier conversations (in them, \"I\" is the user). Answer from these "
+                 "memories when they are relevant; do not make up facts about the user.")
 
 
 class UsedMemory(BaseModel):
@@ -48,17 +49,21 @@ class ChatAnswer(BaseModel):
     remembered: int = Field(default=0, description="new cubes stored from this exchange")
 
 
-def memory_block(hits: Sequence[SearchHit]) -> str:
+def memory_block(hits: Sequence[SearchHit], user: str | None = None) -> str:
+    """The memories as a numbered list, headed by whose they are: small models confuse "I"
+    in a memory with themselves unless told."""
+    head = f"Memories of the user {user}" if user else "Memories of the user"
     if not hits:
-        return "Memories about the user: (none)"
+        return f"{head}: (none)"
     lines = [f"{i}. {h.cube.text.strip()}" for i, h in enumerate(hits, 1)]
-    return "Memories about the user:\n" + "\n".join(lines)
+    return f"{head}:\n" + "\n".join(lines)
 
 
-def with_memories(messages: Sequence[Message], hits: Sequence[SearchHit]) -> list[Message]:
+def with_memories(messages: Sequence[Message], hits: Sequence[SearchHit],
+                  user: str | None = None) -> list[Message]:
     """The conversation with the memory block in its first system message (one is added in
     front when the caller gave none)."""
-    block = memory_block(hits)
+    block = memory_block(hits, user)
     out = [dict(m) for m in messages]
     if out and out[0]["role"] == "system":
         out[0]["content"] = f"{out[0]['content'].rstrip()}\n\n{block}"

@@ -98,7 +98,6 @@ def server() -> Iterator[Served]:
         api_key="secret",
         json_mode=False,
         max_tokens=512,
-        retry_backoff_s=0.0,
     )
     try:
         yield script, chat

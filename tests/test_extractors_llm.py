@@ -59,7 +59,7 @@ class Script:
 
     replies: list[tuple[int, dict[str, Any] | str]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
+    headers: list[Any] = field(default_factory=list)
 
     def completion(self, content: str, usage: tuple[int, int] | None = (100, 20)) -> None:
         body: dict[str, Any] = {"choices": [{"message": {"role": "assistant",
@@ -80,7 +80,7 @@ def server() -> Iterator[tuple[str, Script]]:
         def do_POST(self) -> None:
             length = int(self.headers["Content-Length"])
             script.requests.append(json.loads(self.rfile.read(length)))
-            script.headers.append(dict(self.headers))
+            script.headers.append(self.headers)  # case-insensitive, as HTTP headers are
             status, body = script.replies.pop(0) if script.replies else (500, "script empty")
             data = (json.dumps(body) if isinstance(body, dict) else body).encode()
             self.send_response(status)
@@ -126,7 +126,11 @@ def test_valid_answer_becomes_an_extraction(server: tuple[str, Script]) -> None:
 
     [request] = script.requests
     assert request["model"] == "scripted-model" and request["temperature"] == 0
-    assert request["response_format"] == {"type": "json_object"}
+    # Structured output: the JSON schema of the extraction model itself.
+    assert request["response_format"]["type"] == "json_schema"
+    schema = request["response_format"]["json_schema"]
+    assert schema["name"] == "ExtractionOut"
+    assert set(schema["schema"]["properties"]) >= {"entities", "preferences", "facts"}
     assert "[1] user (2024-05-01): I can't stand crowds" in request["messages"][1]["content"]
     assert script.headers[0]["Authorization"] == "Bearer sk-test"
 
@@ -188,7 +192,10 @@ def test_missing_usage_is_estimated(server: tuple[str, Script]) -> None:
 
 
 def test_server_without_json_mode_is_asked_again_without_it(server: tuple[str, Script]) -> None:
+    """A server that knows neither structured output nor JSON mode: schema, then JSON mode,
+    then nothing, and the instance remembers."""
     url, script = server
+    script.error(400, '{"error": "unsupported parameter: response_format"}')
     script.error(400, '{"error": "unsupported parameter: response_format"}')
     script.completion(json.dumps(VALID))
     script.completion(json.dumps(VALID))
@@ -196,7 +203,8 @@ def test_server_without_json_mode_is_asked_again_without_it(server: tuple[str, S
     extractor = LLMExtractor(settings_for(url), backend=backend)
     extractor.extract(TURNS, user_id="u1")
     extractor.extract(TURNS, user_id="u1")
-    assert ["response_format" in r for r in script.requests] == [True, False, False]
+    sent = [r.get("response_format", {}).get("type") for r in script.requests]
+    assert sent == ["json_schema", "json_object", None, None]
 
 
 def test_transient_server_errors_are_retried(server: tuple[str, Script]) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic import BaseModel
+
 Message = dict[str, str]
 
 
@@ -23,11 +25,14 @@ class ChatResult:
 
 
 class ChatBackend(Protocol):
-    """One chat completion, deterministic (temperature 0 / greedy)."""
+    """One chat completion, deterministic (temperature 0 / greedy). `schema` asks for JSON
+    matching a pydantic model where the backend can constrain its output (structured output
+    of an OpenAI-compatible server); others rely on the prompt."""
 
     model: str
 
-    def complete(self, messages: Sequence[Message]) -> ChatResult: ...
+    def complete(self, messages: Sequence[Message], *,
+                 schema: type[BaseModel] | None = None) -> ChatResult: ...
 
 
 def estimate_tokens(text: str) -> int:

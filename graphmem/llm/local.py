@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from graphmem.errors import LLMError
 from graphmem.llm.base import ChatResult, Message
 
@@ -64,8 +66,9 @@ class TransformersBackend:
         self._loaded: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
 
-    def complete(self, messages: Sequence[Message], *,
+    def complete(self, messages: Sequence[Message], *, schema: type[BaseModel] | None = None,
                  max_new_tokens: int | None = None) -> ChatResult:
+        """Greedy generation; `schema` is not enforced here (the prompt asks for JSON)."""
         import torch
 
         tokenizer, model = self.load()
