@@ -238,6 +238,7 @@ def locomo(
     console = Console()
     if chat is None:
         console.print(NO_LLM_NOTE)
+    run_tag = time.strftime("%Y%m%d%H%M%S")
     try:
         outcomes = run_locomo(
             convs,
@@ -245,7 +246,7 @@ def locomo(
             ks=ks,
             llm=LocomoLLM(chat) if chat is not None else None,
             progress=not quiet,
-            run_tag=time.strftime("%Y%m%d%H%M%S"),
+            run_tag=run_tag,
         )
     finally:
         _close(built, chat)
@@ -257,6 +258,7 @@ def locomo(
         "skipped_no_evidence": sum(c.skipped_no_evidence for c in convs),
         "dropped_evidence_ids": [i for c in convs for i in c.dropped_evidence_ids],
         "hits_per_memory": max(ks),
+        "run_tag": run_tag,
         "llm": chat.model if chat is not None else None,
         "embedding_device": graph_settings.embedding_device,
     }
