@@ -29,7 +29,13 @@ from graphmem.eval.locomo_llm import LocomoLLM, dated_memories
 from graphmem.eval.metrics import bleu1, token_f1
 from graphmem.eval.protocol import EvalTurn, Retrieved
 from graphmem.eval.report import locomo_markdown, locomo_summary
-from graphmem.eval.runner import GraphMemSystem, distinct_turns, merge_by_score, run_locomo
+from graphmem.eval.runner import (
+    GraphMemSystem,
+    distinct_turns,
+    make_systems,
+    merge_by_score,
+    run_locomo,
+)
 from graphmem.extractors.llm import ChatResult
 from graphmem.formats import locomo_datetime
 from graphmem.settings import Settings
@@ -156,6 +162,19 @@ def test_run_asks_both_speakers_and_cleans_up(conv: LocomoConversation) -> None:
     assert len(outcomes) == 5 and all(o.recall[10] == 0.0 for o in outcomes)
     run_locomo([conv], [system], progress=False, run_tag="t")
     assert system.ingested == {}  # reset after the conversation
+
+
+def test_all_roles_baseline_indexes_the_other_speaker(conv: LocomoConversation) -> None:
+    user_only, all_roles = make_systems(["bm25", "bm25-all-roles"],
+                                        encoder=lambda: pytest.fail("not needed"))
+    assert all_roles.name == "bm25-all-roles"
+    for system in (user_only, all_roles):
+        system.ingest("ada", speaker_memory(conv, "Ada"))
+    # Bram's turn is an assistant turn in Ada's memory.
+    assert [r.source_turn_ids for r in all_roles.retrieve("ada", "sailing boat Maas", 1)] == [
+        ["D2:1"]]
+    assert all("D2:1" not in r.source_turn_ids
+               for r in user_only.retrieve("ada", "sailing boat Maas", 10))
 
 
 def test_answer_scores_by_hand() -> None:

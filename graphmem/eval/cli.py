@@ -64,8 +64,9 @@ def _out_dir(out: Path | None, bench: str) -> Path:
 SystemsOpt = Annotated[
     str,
     typer.Option(
-        help="Comma-separated systems: graphmem, graphmem-verbatim (both need Neo4j; verbatim "
-        "skips extraction), bm25, dense, none."
+        help="Comma-separated systems: graphmem, graphmem-all, graphmem-verbatim (need Neo4j; "
+        "-all adds each retriever alone, -verbatim skips extraction), bm25, dense (raw user "
+        "turns), bm25-all-roles, dense-all-roles (raw turns of every role), none."
     ),
 ]
 OutOpt = Annotated[

@@ -59,13 +59,16 @@ __all__ = [
     "PrefEvalOutcome",
     "Retrieved",
     "close_systems",
+    "distinct_turns",
     "make_systems",
+    "merge_by_score",
     "run_locomo",
     "run_personamem",
     "run_prefeval",
 ]
 
-SYSTEM_NAMES = ("graphmem", "graphmem-all", "graphmem-verbatim", "bm25", "dense", "none")
+SYSTEM_NAMES = ("graphmem", "graphmem-all", "graphmem-verbatim", "bm25", "dense",
+                "bm25-all-roles", "dense-all-roles", "none")
 
 
 @dataclass(frozen=True)
@@ -578,6 +581,13 @@ def make_systems(
             systems.append(BM25Turns())
         elif name == "dense":
             systems.append(DenseTurns(encoder()))
+        elif name in ("bm25-all-roles", "dense-all-roles"):
+            # Raw-turn baselines that index assistant turns too: in LoCoMo each speaker's
+            # memory is then the whole conversation (one index, corpus-wide IDF for BM25).
+            all_roles: MemorySystem = (BM25Turns(roles=None) if name.startswith("bm25")
+                                       else DenseTurns(encoder(), roles=None))
+            all_roles.name = name
+            systems.append(all_roles)
         elif name == "graphmem":
             systems.append(GraphMemSystem(settings=settings))
         elif name == "graphmem-all":
