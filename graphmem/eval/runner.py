@@ -14,7 +14,8 @@ LoCoMo adds each conversation once as each speaker's memory (``locomo.speaker_me
 every question of both memories, merges the two hit lists by score and scores the distinct
 source turns of the merged list against the question's evidence turns. Every system goes
 through the same protocol; the raw-turn baselines index user turns, so the two memories
-together hold each turn exactly once.
+together hold each turn exactly once (their ``-all-roles`` variants make each memory the whole
+conversation).
 """
 
 from __future__ import annotations
@@ -357,7 +358,8 @@ def run_locomo(
     run_tag: str = "run",
 ) -> list[LocomoOutcome]:
     """Ingest each conversation as both speakers' memories into every system and score every
-    question (``max(ks)`` hits per memory; the LLM answers from the merged top ``max(ks)``)."""
+    question (``max(ks)`` hits per memory; the LLM, for each system's main view, answers from
+    the merged top ``max(ks)``)."""
     k = max(ks)
     outcomes: list[LocomoOutcome] = []
     for system in systems:
