@@ -42,7 +42,7 @@ def _register_subapps() -> None:
     app.add_typer(neo4j_app, name="neo4j", help="Run a local Neo4j 5.26 (no Docker needed).")
     from graphmem.eval.cli import app as eval_app
 
-    app.add_typer(eval_app, name="eval", help="Personalization benchmarks: PrefEval, PersonaMem.")
+    app.add_typer(eval_app, name="eval", help="Memory benchmarks: PrefEval, PersonaMem, LoCoMo.")
     from graphmem.schedulers.cli import app as scheduler_app
 
     app.add_typer(scheduler_app, name="scheduler", help="Heat, lifecycle and the promotion queue.")

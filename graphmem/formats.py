@@ -130,7 +130,7 @@ def _locomo(samples: Any) -> Iterator[Session]:
         keys = sorted((k for k in convo if re.fullmatch(r"session_\d+", k)),
                       key=lambda k: int(k.split("_")[1]))
         for key in keys:
-            when = _locomo_time(convo.get(f"{key}_date_time"))
+            when = locomo_datetime(convo.get(f"{key}_date_time"))
             msgs = []
             for turn in convo[key]:
                 role = "user" if turn["speaker"] == user_speaker else "assistant"
@@ -139,7 +139,11 @@ def _locomo(samples: Any) -> Iterator[Session]:
             yield Session(f"{sample_id}-{key}", msgs, re.sub(r"\W", "", user_speaker) or None)
 
 
-def _locomo_time(value: str | None) -> datetime | None:
+def locomo_datetime(value: str | None) -> datetime | None:
+    """A LoCoMo ``session_N_date_time`` ("1:56 pm on 8 May, 2023") as a naive datetime.
+
+    None when absent or in no known shape: a session without a date is still ingested.
+    """
     if not value:
         return None
     for fmt in ("%I:%M %p on %d %B, %Y", "%H:%M on %d %B, %Y"):

@@ -25,17 +25,25 @@ if TYPE_CHECKING:
     from graphmem.settings import Settings
 
 app = typer.Typer(
-    help="Personalization benchmarks (PrefEval, PersonaMem) for GraphMem and baselines.",
+    help="Memory benchmarks (PrefEval, PersonaMem, LoCoMo) for GraphMem and baselines.",
     no_args_is_help=True,
 )
 
 DEFAULT_SYSTEMS = "graphmem,bm25,dense,none"
 
 
-def default_prefeval_dir() -> Path | None:
-    """../shared/datasets/prefeval-dev beside the repository, when this is a checkout."""
-    candidate = Path(__file__).resolve().parents[2].parent / "shared/datasets/prefeval-dev"
+def _shared_dataset(name: str) -> Path | None:
+    """../shared/datasets/<name> beside the repository, when this is a checkout."""
+    candidate = Path(__file__).resolve().parents[2].parent / "shared/datasets" / name
     return candidate if candidate.is_dir() else None
+
+
+def default_prefeval_dir() -> Path | None:
+    return _shared_dataset("prefeval-dev")
+
+
+def default_locomo_dir() -> Path | None:
+    return _shared_dataset("locomo-dev")
 
 
 def _split(value: str) -> list[str]:
@@ -56,8 +64,9 @@ def _out_dir(out: Path | None, bench: str) -> Path:
 SystemsOpt = Annotated[
     str,
     typer.Option(
-        help="Comma-separated systems: graphmem, graphmem-verbatim (both need Neo4j; verbatim "
-        "skips extraction), bm25, dense, none."
+        help="Comma-separated systems: graphmem, graphmem-all, graphmem-verbatim (need Neo4j; "
+        "-all adds each retriever alone, -verbatim skips extraction), bm25, dense (raw user "
+        "turns), bm25-all-roles, dense-all-roles (raw turns of every role), none."
     ),
 ]
 OutOpt = Annotated[
@@ -160,6 +169,102 @@ def prefeval(
     }
     paths = write_prefeval_report(outcomes, _out_dir(out, "prefeval"), ks, meta)
     console = Console()
+    console.print(Markdown(paths["markdown"].read_text()))
+    console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+LOCOMO_SYSTEMS = "graphmem,bm25,dense"
+NO_LLM_NOTE = (
+    "Answer F1, BLEU-1 and LLM judge skipped: no LLM endpoint configured "
+    "(set GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL, or pass --llm)."
+)
+
+
+@app.command()
+def locomo(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="locomo10.json-shaped file, or a folder holding one "
+            "(default: ../shared/datasets/locomo-dev beside the repository).",
+        ),
+    ] = None,
+    systems: SystemsOpt = LOCOMO_SYSTEMS,
+    conversations: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated conversations: 0-based positions or sample ids."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="Only the first N (selected) conversations.")
+    ] = None,
+    k: Annotated[str, typer.Option(help="Cut-offs for recall@k; the largest is retrieved.")] = (
+        "1,3,5,10"
+    ),
+    llm: Annotated[
+        bool | None,
+        typer.Option(
+            "--llm/--no-llm",
+            help="Generate answers and judge them with the GRAPHMEM_LLM_* endpoint (default: "
+            "when one is configured).",
+        ),
+    ] = None,
+    out: OutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Evidence recall@k / MRR on LoCoMo per question category, for each system.
+
+    Each conversation is added as both speakers' memories; both are searched and merged (see
+    graphmem.eval.locomo). Writes summary.json, outcomes.jsonl, report.md and a recall PNG.
+    """
+    from graphmem.eval.locomo import load_conversations, locomo_file
+    from graphmem.eval.locomo_llm import LocomoLLM
+    from graphmem.eval.report import write_locomo_report
+    from graphmem.eval.runner import run_locomo
+    from graphmem.settings import Settings
+
+    data_path = data or default_locomo_dir()
+    if data_path is None or not data_path.exists():
+        raise typer.BadParameter("LoCoMo data not found; pass --data FILE", param_hint="--data")
+    ks = sorted(set(_ints(k, "--k")))
+    if not ks or ks[0] < 1:
+        raise typer.BadParameter("cut-offs must be positive", param_hint="--k")
+    try:
+        convs = load_conversations(data_path, _split(conversations) if conversations else None,
+                                   limit)
+    except (FileNotFoundError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data/--conversations") from exc
+    configured = Settings()
+    use_llm = llm if llm is not None else bool(configured.llm_base_url and configured.llm_model)
+    graph_settings, built, chat, _ = _build(systems, use_llm)
+    console = Console()
+    if chat is None:
+        console.print(NO_LLM_NOTE)
+    run_tag = time.strftime("%Y%m%d%H%M%S")
+    try:
+        outcomes = run_locomo(
+            convs,
+            built,
+            ks=ks,
+            llm=LocomoLLM(chat) if chat is not None else None,
+            progress=not quiet,
+            run_tag=run_tag,
+        )
+    finally:
+        _close(built, chat)
+    meta = {
+        "data": str(locomo_file(data_path)),
+        "systems": [s.name for s in built],
+        "conversations": [c.sample_id for c in convs],
+        "questions": sum(len(c.questions) for c in convs),
+        "skipped_no_evidence": sum(c.skipped_no_evidence for c in convs),
+        "dropped_evidence_ids": [i for c in convs for i in c.dropped_evidence_ids],
+        "hits_per_memory": max(ks),
+        "run_tag": run_tag,
+        "llm": chat.model if chat is not None else None,
+        "embedding_device": graph_settings.embedding_device,
+    }
+    paths = write_locomo_report(outcomes, _out_dir(out, "locomo"), ks, meta,
+                                llm_note=None if chat is not None else NO_LLM_NOTE)
     console.print(Markdown(paths["markdown"].read_text()))
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
 

@@ -5,15 +5,21 @@ list of ids and a set of relevant ids. The benchmarks judge each retrieved memor
 not (provenance or text, see ``prefeval.PrefEvalItem.is_hit``) because one memory may come from
 several turns and several memories from one turn; there the preference is the single relevant
 unit, so recall@k is 1 when any of the first k memories is a hit, and MRR uses the first hit.
-MRR is cut at the deepest k retrieved (MRR@max k): a miss in the list scores 0.
+MRR is cut at the deepest k retrieved (MRR@max k): a miss in the list scores 0. LoCoMo has
+several evidence turns per question, so it uses the id-based functions over the distinct source
+turns of what was retrieved. The answer scores at the end (token F1, BLEU-1) compare a generated
+answer with the gold one.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import math
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
+
+from graphmem.eval.text import tokens
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -76,3 +82,36 @@ def group_by(rows: Iterable[T], key: Callable[[T], K]) -> dict[K, list[T]]:
 def mean(values: Iterable[float]) -> float:
     vals = list(values)
     return sum(vals) / len(vals) if vals else 0.0
+
+
+# --- answer overlap (LoCoMo's generated-answer scores) ---------------------------------------
+
+_ANSWER_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def answer_tokens(text: str) -> list[str]:
+    """Lowercased alphanumeric tokens without articles, the normalisation SQuAD-style answer
+    F1 uses (LoCoMo's scorer also drops "and" and stems; MemOS's and Mem0's do neither)."""
+    return [t for t in tokens(text) if t not in _ANSWER_ARTICLES]
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """Harmonic mean of token precision and recall, tokens counted with multiplicity."""
+    pred, ref = Counter(answer_tokens(prediction)), Counter(answer_tokens(gold))
+    overlap = sum((pred & ref).values())
+    if overlap == 0:
+        return 0.0
+    precision = overlap / sum(pred.values())
+    recall = overlap / sum(ref.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def bleu1(prediction: str, gold: str) -> float:
+    """Sentence BLEU-1: clipped unigram precision times the brevity penalty (no smoothing, so
+    an answer sharing no token with the gold one scores 0)."""
+    pred, ref = answer_tokens(prediction), answer_tokens(gold)
+    if not pred or not ref:
+        return 0.0
+    clipped = sum((Counter(pred) & Counter(ref)).values())
+    brevity = 1.0 if len(pred) > len(ref) else math.exp(1 - len(ref) / len(pred))
+    return brevity * clipped / len(pred)

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
 class EvalTurn:
-    """One message of a benchmark conversation; ``id`` is unique within one user's history."""
+    """One message of a benchmark conversation; ``id`` is unique within one user's history.
+
+    ``timestamp`` and ``session`` are for benchmarks whose conversations are dated and split
+    into sessions (LoCoMo); systems that keep no time or sessions ignore them.
+    """
 
     id: str
     role: str
     content: str
+    timestamp: datetime | None = None
+    session: str | None = None
 
 
 @dataclass(frozen=True)

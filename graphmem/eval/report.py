@@ -1,4 +1,4 @@
-"""Benchmark reports: a JSON summary, a Markdown table and a recall-vs-distractors plot.
+"""Benchmark reports: a JSON summary, a Markdown table and a recall plot per benchmark.
 
 Every number in the Markdown and the plot comes from the JSON summary, so the three never
 disagree. Plots use matplotlib's object API with the Agg canvas: no pyplot global state and no
@@ -15,7 +15,7 @@ from typing import Any
 
 from graphmem.eval.metrics import group_by, mean, summarise_ranks
 from graphmem.eval.prefeval_llm import Category
-from graphmem.eval.runner import ChoiceOutcome, PrefEvalOutcome
+from graphmem.eval.runner import ChoiceOutcome, LocomoOutcome, PrefEvalOutcome
 
 Row = dict[str, Any]
 GROUPINGS: dict[str, tuple[str, ...]] = {
@@ -232,4 +232,150 @@ def write_personamem_report(
     paths["summary"].write_text(json.dumps({"meta": dict(meta or {}), **summary}, indent=2))
     _write_jsonl(paths["outcomes"], outcomes, lambda o: {"is_correct": o.is_correct})
     paths["markdown"].write_text(personamem_markdown(summary))
+    return paths
+
+
+# --- LoCoMo ----------------------------------------------------------------------------------
+
+LOCOMO_ANSWER_METRICS = ("f1", "bleu1", "judge")
+
+
+def _locomo_row(keys: Mapping[str, Any], rows: Sequence[LocomoOutcome], ks: Sequence[int]) -> Row:
+    row: Row = dict(keys)
+    row["n"] = len(rows)
+    row.update({f"recall@{k}": mean(o.recall[k] for o in rows) for k in ks})
+    row["mrr"] = mean(o.mrr for o in rows)
+    row["retrieve_s"] = mean(o.retrieve_s for o in rows)
+    answered = [o for o in rows if o.answer is not None]
+    if answered:
+        row["answered"] = len(answered)
+        row["f1"] = mean(o.f1 or 0.0 for o in answered)
+        row["bleu1"] = mean(o.bleu1 or 0.0 for o in answered)
+        row["judge"] = mean(float(bool(o.judge)) for o in answered)
+    return row
+
+
+def locomo_summary(outcomes: Sequence[LocomoOutcome], ks: Sequence[int]) -> dict[str, Any]:
+    """Per system overall (micro-averaged over questions) and per category; ingestion time is
+    the sum over conversations, once per conversation."""
+    overall: list[Row] = []
+    by_category: list[Row] = []
+    for system, rows in group_by(outcomes, lambda o: o.system).items():
+        row = _locomo_row({"system": system}, rows, ks)
+        row["ingest_s"] = sum({o.sample_id: o.ingest_s for o in rows}.values())
+        overall.append(row)
+        categories = group_by(rows, lambda o: (o.category, o.category_name))
+        by_category += [
+            _locomo_row({"system": system, "category": c, "category_name": name}, cat_rows, ks)
+            for (c, name), cat_rows in sorted(categories.items())
+        ]
+    return {"ks": list(ks), "overall": overall, "by_category": by_category}
+
+
+def locomo_markdown(summary: Mapping[str, Any], title: str = "LoCoMo evidence retrieval") -> str:
+    """Overall table, one table per metric with categories as columns, then answer scores."""
+    ks: list[int] = summary["ks"]
+    metric_cols = [f"recall@{k}" for k in ks] + ["mrr"]
+    overall: list[Row] = summary["overall"]
+    by_category: list[Row] = summary["by_category"]
+    lines = [f"# {title}", "", "## All categories", ""]
+    lines += _table(
+        ["system", "n", *metric_cols, "ingest s", "retrieve s"],
+        [
+            [r["system"], str(r["n"]), *(_fmt(r[c]) for c in metric_cols),
+             f"{r['ingest_s']:.1f}", f"{r['retrieve_s']:.4f}"]
+            for r in overall
+        ],
+    )
+    categories = sorted({(r["category"], r["category_name"]) for r in by_category})
+    cells = {(r["system"], r["category"]): r for r in by_category}
+    headers = [f"{c} {name} (n={_category_n(by_category, c)})" for c, name in categories]
+    for metric in metric_cols:
+        lines += ["", f"## {metric} by category", ""]
+        lines += _table(
+            ["system", *headers],
+            [
+                [r["system"], *(_fmt(cells[(r["system"], c)][metric])
+                                if (r["system"], c) in cells else "" for c, _ in categories)]
+                for r in overall
+            ],
+        )
+    lines += ["", "## Generated answers", ""]
+    answered = [r for r in overall if "answered" in r]
+    if answered:
+        lines += _table(
+            ["system", "answered", "F1", "BLEU-1", "LLM judge"],
+            [[r["system"], str(r["answered"]), *(_fmt(r[m]) for m in LOCOMO_ANSWER_METRICS)]
+             for r in answered],
+        )
+    else:
+        lines.append(str(summary.get("llm_note") or "Skipped: no LLM endpoint was used."))
+    lines += [
+        "",
+        "recall@k: share of a question's evidence turns among the first k distinct source "
+        "turns of the hits retrieved from both speakers' memories and merged by score; MRR: "
+        "reciprocal rank of the first evidence turn in that list, cut at the deepest k. "
+        "Averaged over questions.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _category_n(rows: Sequence[Row], category: int) -> int:
+    return max((int(r["n"]) for r in rows if r["category"] == category), default=0)
+
+
+def plot_locomo_recall(summary: Mapping[str, Any], path: Path, k: int | None = None) -> Path:
+    """recall@k per category and overall, one bar per system."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    k = k or max(summary["ks"])
+    metric = f"recall@{k}"
+    groups: list[tuple[str, list[Row]]] = [("all", summary["overall"])]
+    for (c, name), rows in sorted(
+        group_by(summary["by_category"], lambda r: (r["category"], r["category_name"])).items()
+    ):
+        groups.append((f"{c} {name}", rows))
+    systems = [str(r["system"]) for r in summary["overall"]]
+    width = 0.8 / max(len(systems), 1)
+    fig = Figure(figsize=(1.6 * len(groups) + 2.0, 3.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for n, system in enumerate(systems):
+        values = [next((r[metric] for r in rows if r["system"] == system), 0.0)
+                  for _, rows in groups]
+        ax.bar([g + n * width for g in range(len(groups))], values, width, label=system)
+    ax.set_xticks([g + 0.4 - width / 2 for g in range(len(groups))], [g for g, _ in groups])
+    ax.set_ylim(0.0, 1.0)
+    ax.set_ylabel(metric)
+    ax.set_title(f"LoCoMo evidence {metric} by category")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def write_locomo_report(
+    outcomes: Sequence[LocomoOutcome],
+    out_dir: Path,
+    ks: Sequence[int],
+    meta: Mapping[str, Any] | None = None,
+    llm_note: str | None = None,
+) -> dict[str, Path]:
+    """summary.json, outcomes.jsonl, report.md and recall<k>_by_category.png under ``out_dir``;
+    ``llm_note`` says in the report why answers were not generated."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {**locomo_summary(outcomes, ks), "llm_note": llm_note}
+    paths = {
+        "summary": out_dir / "summary.json",
+        "outcomes": out_dir / "outcomes.jsonl",
+        "markdown": out_dir / "report.md",
+        "plot": out_dir / f"recall{max(ks)}_by_category.png",
+    }
+    paths["summary"].write_text(json.dumps({"meta": dict(meta or {}), **summary}, indent=2))
+    _write_jsonl(paths["outcomes"], outcomes, lambda o: {})
+    paths["markdown"].write_text(locomo_markdown(summary))
+    plot_locomo_recall(summary, paths["plot"])
     return paths

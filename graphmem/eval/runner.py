@@ -9,12 +9,21 @@ reset and replay for every setting (for systems whose ingestion is not append-on
 
 PersonaMem is replayed the same way per shared context: questions are taken in order of their
 end index, and before each one only ``context[:end_index]`` has been ingested.
+
+LoCoMo adds each conversation once as each speaker's memory (``locomo.speaker_memory``), asks
+every question of both memories, merges the two hit lists by score and scores the distinct
+source turns of the merged list against the question's evidence turns. Every system goes
+through the same protocol; the raw-turn baselines index user turns, so the two memories
+together hold each turn exactly once (their ``-all-roles`` variants make each memory the whole
+conversation).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
+import itertools
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +32,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 from tqdm import tqdm
 
 from graphmem.eval.baselines import BM25Turns, CachedEncoder, DenseTurns, NoMemory
-from graphmem.eval.metrics import first_hit_rank, group_by
+from graphmem.eval.locomo import LocomoConversation, LocomoQuestion, speaker_memory
+from graphmem.eval.locomo_llm import LocomoLLM
+from graphmem.eval.metrics import (
+    bleu1,
+    first_hit_rank,
+    group_by,
+    recall_at_k,
+    reciprocal_rank,
+    token_f1,
+)
 from graphmem.eval.personamem import Chooser, PersonaMemQuestion, visible_turns
 from graphmem.eval.prefeval import PrefEvalItem, distractors
 from graphmem.eval.prefeval_llm import PrefEvalLLM
@@ -37,16 +55,21 @@ __all__ = [
     "ChoiceOutcome",
     "EvalTurn",
     "GraphMemSystem",
+    "LocomoOutcome",
     "MemorySystem",
     "PrefEvalOutcome",
     "Retrieved",
     "close_systems",
+    "distinct_turns",
     "make_systems",
+    "merge_by_score",
+    "run_locomo",
     "run_personamem",
     "run_prefeval",
 ]
 
-SYSTEM_NAMES = ("graphmem", "graphmem-all", "graphmem-verbatim", "bm25", "dense", "none")
+SYSTEM_NAMES = ("graphmem", "graphmem-all", "graphmem-verbatim", "bm25", "dense",
+                "bm25-all-roles", "dense-all-roles", "none")
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,33 @@ class ChoiceOutcome:
     @property
     def is_correct(self) -> bool:
         return self.predicted == self.correct
+
+
+@dataclass(frozen=True)
+class LocomoOutcome:
+    """One system's retrieval (and, with an LLM, answer) for one LoCoMo question.
+
+    ``ranked_turns`` are the distinct source turns of the merged hits, best first, cut at the
+    deepest k; ``recall`` maps each k to the share of evidence turns among the first k.
+    """
+
+    system: str
+    sample_id: str
+    question_index: int
+    category: int
+    category_name: str
+    question: str
+    evidence: list[str]
+    ranked_turns: list[str]
+    recall: dict[int, float]
+    mrr: float
+    ingest_s: float
+    retrieve_s: float
+    answer: str | None = None
+    gold: str | None = None
+    f1: float | None = None
+    bleu1: float | None = None
+    judge: bool | None = None
 
 
 def _safe(text: str) -> str:
@@ -230,6 +280,118 @@ def run_personamem(
     return outcomes
 
 
+def _message(turn: EvalTurn) -> dict[str, str]:
+    message = {"role": turn.role, "content": turn.content, "id": turn.id}
+    if turn.timestamp is not None:
+        message["timestamp"] = turn.timestamp.isoformat()
+    return message
+
+
+def merge_by_score(*lists: Sequence[Retrieved]) -> list[Retrieved]:
+    """One list best first; equal scores keep argument order, then each list's own order."""
+    tagged = [(-m.score, n, i, m) for n, hits in enumerate(lists) for i, m in enumerate(hits)]
+    return [m for *_, m in sorted(tagged, key=lambda t: t[:3])]
+
+
+def distinct_turns(memories: Sequence[Retrieved], limit: int) -> list[str]:
+    """Source turn ids in order of first appearance, at most ``limit``."""
+    return list(dict.fromkeys(t for m in memories for t in m.source_turn_ids))[:limit]
+
+
+def _locomo_users(run_tag: str, conversation: LocomoConversation) -> list[tuple[str, str]]:
+    """(speaker, user id) pairs; the a/b letter keeps ids apart if names sanitise alike."""
+    return [
+        (speaker, _safe(f"locomo-{run_tag}-{conversation.sample_id}-{letter}-{speaker}")[:128])
+        for letter, speaker in zip("ab", conversation.speakers, strict=True)
+    ]
+
+
+def _locomo_outcome(
+    view: str,
+    question: LocomoQuestion,
+    merged: Sequence[Retrieved],
+    ks: Sequence[int],
+    timings: tuple[float, float],
+) -> LocomoOutcome:
+    ranked = distinct_turns(merged, max(ks))
+    return LocomoOutcome(
+        system=view,
+        sample_id=question.sample_id,
+        question_index=question.index,
+        category=question.category,
+        category_name=question.category_name,
+        question=question.question,
+        evidence=sorted(question.evidence),
+        ranked_turns=ranked,
+        recall={k: recall_at_k(ranked, question.evidence, k) for k in ks},
+        mrr=reciprocal_rank(ranked, question.evidence),
+        ingest_s=timings[0],
+        retrieve_s=timings[1],
+    )
+
+
+def _answer_locomo(
+    llm: LocomoLLM,
+    outcome: LocomoOutcome,
+    question: LocomoQuestion,
+    merged: Sequence[Retrieved],
+    conversation: LocomoConversation,
+) -> LocomoOutcome:
+    answer = llm.answer(question.question, merged, conversation.turn_dates())
+    return dataclasses.replace(
+        outcome,
+        answer=answer,
+        gold=question.answer,
+        f1=token_f1(answer, question.answer),
+        bleu1=bleu1(answer, question.answer),
+        judge=llm.judge(question.question, question.answer, answer),
+    )
+
+
+def run_locomo(
+    conversations: Sequence[LocomoConversation],
+    systems: Sequence[MemorySystem],
+    ks: Sequence[int] = (1, 3, 5, 10),
+    llm: LocomoLLM | None = None,
+    cleanup: bool = True,
+    progress: bool = True,
+    run_tag: str = "run",
+) -> list[LocomoOutcome]:
+    """Ingest each conversation as both speakers' memories into every system and score every
+    question (``max(ks)`` hits per memory; the LLM, for each system's main view, answers from
+    the merged top ``max(ks)``)."""
+    k = max(ks)
+    outcomes: list[LocomoOutcome] = []
+    for system in systems:
+        for conversation in conversations:
+            users = _locomo_users(run_tag, conversation)
+            started = time.perf_counter()
+            for speaker, user in tqdm(users, desc=f"locomo/{system.name} ingest "
+                                      f"{conversation.sample_id}", disable=not progress,
+                                      unit="speaker"):
+                system.reset(user)
+                system.ingest(user, speaker_memory(conversation, speaker))
+            ingest_s = time.perf_counter() - started
+            bar = tqdm(conversation.questions, disable=not progress, unit="q",
+                       desc=f"locomo/{system.name} ask {conversation.sample_id}")
+            for question in bar:
+                for view, retrieve in _views(system):
+                    started = time.perf_counter()
+                    merged = merge_by_score(
+                        *(retrieve(user, question.question, k)[:k] for _, user in users)
+                    )
+                    timings = (ingest_s, time.perf_counter() - started)
+                    outcome = _locomo_outcome(view, question, merged, ks, timings)
+                    if llm is not None and view == system.name:
+                        outcome = _answer_locomo(llm, outcome, question, merged[:k],
+                                                 conversation)
+                    outcomes.append(outcome)
+            if cleanup:
+                for _, user in users:
+                    system.reset(user)
+    return outcomes
+
+
 class _Hit(Protocol):
     score: float
     cube: Any
@@ -322,12 +484,16 @@ class GraphMemSystem:
             self._expose(user_id, self._shared_scope(seen))
 
     def _add(self, turns: Sequence[EvalTurn], **where: Any) -> None:
-        messages = [
-            {"role": t.role, "content": t.content, "id": t.id} for t in turns if t.content.strip()
-        ]
-        for start in range(0, len(messages), self._batch_size):
-            self.mem.add(messages[start : start + self._batch_size], **where,
-                         **self._add_options)
+        """Add in batches; turns that name their own session (LoCoMo) go in one call per run of
+        consecutive turns of that session, under a session id of the user's, with their time."""
+        default_session = where.pop("session_id")
+        kept = [t for t in turns if t.content.strip()]
+        for session, group in itertools.groupby(kept, key=lambda t: t.session):
+            session_id = default_session if session is None else f"{default_session}-{session}"
+            messages = [_message(t) for t in group]
+            for start in range(0, len(messages), self._batch_size):
+                self.mem.add(messages[start : start + self._batch_size], session_id=session_id,
+                             **where, **self._add_options)
 
     @property
     def _curator(self) -> str:
@@ -417,6 +583,13 @@ def make_systems(
             systems.append(BM25Turns())
         elif name == "dense":
             systems.append(DenseTurns(encoder()))
+        elif name in ("bm25-all-roles", "dense-all-roles"):
+            # Raw-turn baselines that index assistant turns too: in LoCoMo each speaker's
+            # memory is then the whole conversation (one index, corpus-wide IDF for BM25).
+            all_roles: MemorySystem = (BM25Turns(roles=None) if name.startswith("bm25")
+                                       else DenseTurns(encoder(), roles=None))
+            all_roles.name = name
+            systems.append(all_roles)
         elif name == "graphmem":
             systems.append(GraphMemSystem(settings=settings))
         elif name == "graphmem-all":
