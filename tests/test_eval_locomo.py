@@ -36,8 +36,8 @@ from graphmem.eval.runner import (
     merge_by_score,
     run_locomo,
 )
-from graphmem.extractors.llm import ChatResult
 from graphmem.formats import locomo_datetime
+from graphmem.llm import ChatResult
 from graphmem.settings import Settings
 
 TINY = Path(__file__).parent / "data" / "locomo_tiny.json"

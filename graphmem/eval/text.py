@@ -12,19 +12,11 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-_TOKEN = re.compile(r"[a-z0-9]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+from graphmem.text import STOPWORDS, bm25_tokens, content_tokens, light_stem, words
 
-_STOPWORD_TEXT = """
-    a about above after again all also am an and any are as at be been before being below both
-    but by can could did do does doing don down during each few for from further had has have
-    having he her here hers him his how i if in into is it its itself just me more most my myself
-    no nor not of off on once only or other our ours out over own same she should so some such
-    than that the their theirs them then there these they this those through to too under until
-    up very was we were what when where which while who whom why will with would you your yours
-    really s t ll ve re d m
-"""
-STOPWORDS: frozenset[str] = frozenset(_STOPWORD_TEXT.split())
+__all__ = ["STOPWORDS", "bm25_tokens", "content_tokens", "light_stem"]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 # A prefix stem merges inflections (gamble/gambling, animated/animation) without a stemmer
 # dependency; five letters keeps unrelated words apart well enough for short sentences.
@@ -37,31 +29,13 @@ TEXT_HIT_MAX_LENGTH_RATIO = 3.0
 
 
 def tokens(text: str) -> list[str]:
-    """Lowercased alphanumeric tokens, in order."""
-    return _TOKEN.findall(text.lower())
+    """Lowercased words, in order (graphmem.text, the one tokeniser)."""
+    return words(text)
 
 
 def normalise(text: str) -> str:
     """Tokens joined by single spaces: punctuation, case and spacing stop mattering."""
     return " ".join(tokens(text))
-
-
-def content_tokens(text: str) -> list[str]:
-    """Tokens without stopwords or single characters (the BM25 vocabulary)."""
-    return [t for t in tokens(text) if t not in STOPWORDS and len(t) > 1]
-
-
-def light_stem(word: str) -> str:
-    """Strip one inflectional suffix (-ing, -ed, -es, -s) when three letters remain."""
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def bm25_tokens(text: str) -> list[str]:
-    """BM25 vocabulary: content tokens, lightly stemmed so "cars" meets "car"."""
-    return [light_stem(t) for t in content_tokens(text)]
 
 
 def stems(text: str) -> set[str]:

@@ -6,12 +6,15 @@ interface, so which model answers is decided once (graphmem.llm.factory).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from pydantic import BaseModel
+
+from graphmem.text import estimate_tokens
+
+__all__ = ["ChatBackend", "ChatResult", "Message", "estimate_tokens"]
 
 Message = dict[str, str]
 
@@ -33,10 +36,3 @@ class ChatBackend(Protocol):
 
     def complete(self, messages: Sequence[Message], *,
                  schema: type[BaseModel] | None = None) -> ChatResult: ...
-
-
-def estimate_tokens(text: str) -> int:
-    """Word-and-punctuation count scaled to typical BPE density: used only when a server does
-    not report usage, so the token budget is approximate but never zero."""
-    pieces = len(re.findall(r"\w+|[^\w\s]", text))
-    return max(1, round(pieces * 1.3))

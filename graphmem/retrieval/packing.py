@@ -3,16 +3,10 @@ at most `top_k_chunks` of them (MemOS: 3 chunks of ~512 tokens worked best)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-_PIECE = re.compile(r"\w+|[^\w\s]")
-
-
-def count_tokens(text: str) -> int:
-    """Approximate subword count: words and punctuation, long words counted as several pieces
-    (within ~10% of WordPiece/BPE counts on English chat text)."""
-    return sum(1 + len(p) // 8 for p in _PIECE.findall(text))
+from graphmem.text import estimate_tokens as count_tokens
+from graphmem.text import truncate_tokens as _truncate
 
 
 @dataclass
@@ -43,14 +37,3 @@ def pack(items: list[tuple[str, str]], top_k_chunks: int, chunk_tokens: int) -> 
     if current.cube_ids and len(chunks) < top_k_chunks:
         chunks.append(current)
     return chunks
-
-
-def _truncate(text: str, budget: int) -> str:
-    out, used = [], 0
-    for m in _PIECE.finditer(text):
-        cost = 1 + len(m.group()) // 8
-        if used + cost > budget - 1:
-            break
-        out.append(m.group())
-        used += cost
-    return " ".join(out) + " …"
