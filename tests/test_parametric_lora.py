@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -303,3 +304,43 @@ def test_mixed_batch_equals_each_adapter_alone(adapters: dict[str, DistilResult]
     # the memorised answer comes back through the adapter
     answer = TOK.encode(ALICE_FACTS[0].text)
     assert batched[0][:len(answer)] == answer
+
+
+def test_fast_swap_matches_peft_set_adapter(adapters: dict[str, DistilResult]) -> None:
+    cache = _cache(budget=3)
+    for key, owner in (("A", "alice"), ("B", "bob"), ("C", "alice")):
+        cache.load(owner, f"lora-{key}", adapters[key].path)
+    ids = TOK.encode(plain_prompt("What is Tomas Brek's car?"))
+    for key, owner in (("B", "bob"), ("A", "alice"), ("C", "alice"), ("B", "bob")):
+        cache.activate(owner, f"lora-{key}")
+        ours = _logits(cache.model, ids)
+        assert cache.model.active_adapter == peft_name(f"lora-{key}")
+        cache.model.set_adapter(peft_name(f"lora-{key}"), inference_mode=True)
+        assert torch.equal(ours, _logits(cache.model, ids))
+    cache.activate("carol", None)  # the base alone
+    base = _logits(cache.model, ids)
+    with cache.model.disable_adapter():
+        assert torch.equal(base, _logits(cache.model, ids))
+    # and a base-only batch leaves the adapters usable for the next mixed batch
+    rows = [GenerationRequest("carol", ids, None)]
+    cache.generate(rows, max_new_tokens=2, pad_token_id=0)
+    mixed = cache.generate([GenerationRequest("bob", ids, "lora-B"),
+                            GenerationRequest("alice", ids, "lora-A")],
+                           max_new_tokens=4, pad_token_id=0)
+    alone = [cache.generate([GenerationRequest("bob", ids, "lora-B")], max_new_tokens=4,
+                            pad_token_id=0)[0],
+             cache.generate([GenerationRequest("alice", ids, "lora-A")], max_new_tokens=4,
+                            pad_token_id=0)[0]]
+    assert mixed == alone and mixed[0] != mixed[1]
+
+
+def test_min_steps_runs_more_epochs_and_max_steps_caps(model: Any, tmp_path: Path) -> None:
+    examples = build_examples(ALICE_FACTS)  # 10 training examples: 3 batches of 4
+    few = SETTINGS.model_copy(update={"epochs": 1, "min_steps": 5})
+    r = distil(model, TOK, examples, owner="alice", adapter_id="x", out_dir=tmp_path / "a",
+               base_model_id="t", settings=few)
+    assert r.manifest.metrics.steps == 6 and r.manifest.metrics.epochs_run == 2
+    capped = SETTINGS.model_copy(update={"max_steps": 4})
+    r = distil(model, TOK, examples, owner="alice", adapter_id="y", out_dir=tmp_path / "b",
+               base_model_id="t", settings=capped)
+    assert r.manifest.metrics.steps == 4

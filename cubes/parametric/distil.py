@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +29,6 @@ from graphmem.cubes.parametric.manifest import (
     weight_fingerprint,
 )
 from graphmem.cubes.parametric.settings import LoraSettings
-from graphmem.models import utcnow
 
 IGNORE = -100
 
@@ -207,7 +207,7 @@ def distil(model: Any, tokenizer: Tokenizer, examples: ExampleSet, *, owner: str
             metrics=DistilMetrics(**metrics, train_examples=len(train),
                                   heldout_examples=len(held),
                                   train_tokens=sum(e.answer_tokens for e in train)),
-            created=utcnow().isoformat(),
+            created=datetime.now(UTC).isoformat(),
             versions={"torch": torch.__version__, "transformers": transformers.__version__,
                       "peft": peft.__version__})
         manifest.write(saved)
@@ -236,9 +236,13 @@ def _train(model: Any, params: list[Any], train: list[Encoded], held: list[Encod
         opt, lambda step: min(1.0, (step + 1) / (s.warmup_steps + 1)))
     rng = torch.Generator().manual_seed(s.seed)
     per_epoch = math.ceil(len(train) / s.batch_size)
+    epochs = max(s.epochs, math.ceil(s.min_steps / per_epoch))
+    if s.max_steps is not None:
+        epochs = min(epochs, math.ceil(s.max_steps / per_epoch))
     eval_every = s.eval_every or per_epoch
     model.train()
     held_first = heldout_loss(model, held, pad_id, s.batch_size, device) if held else None
+    t_loop = time.perf_counter()
     # The best is taken over evaluations after training steps only: restoring the untrained
     # state would hand back an adapter that knows nothing.
     best: float | None = None
@@ -247,7 +251,7 @@ def _train(model: Any, params: list[Any], train: list[Encoded], held: list[Encod
     step, first, stopped = 0, float("nan"), False
     epoch_losses: list[float] = []
     done = False
-    for _epoch in range(s.epochs):
+    for _epoch in range(epochs):
         order = torch.randperm(len(train), generator=rng).tolist()
         loss_sum = torch.zeros((), device=device)
         n_batches = 0
@@ -283,6 +287,7 @@ def _train(model: Any, params: list[Any], train: list[Encoded], held: list[Encod
         epoch_losses.append(float(loss_sum) / max(1, n_batches))
         if done:
             break
+    loop_s = time.perf_counter() - t_loop  # epoch_losses' float() synchronised the device
     if best_state is not None:
         with torch.no_grad():
             for p, saved in zip(params, best_state, strict=True):
@@ -290,4 +295,4 @@ def _train(model: Any, params: list[Any], train: list[Encoded], held: list[Encod
     model.eval()
     return {"train_loss_first": first, "train_loss_last": epoch_losses[-1],
             "heldout_loss_first": held_first, "heldout_loss_best": best, "steps": step,
-            "epochs_run": step / per_epoch, "stopped_early": stopped}
+            "epochs_run": step / per_epoch, "stopped_early": stopped, "train_loop_s": loop_s}

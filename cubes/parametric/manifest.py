@@ -38,6 +38,7 @@ class DistilMetrics(BaseModel):
     epochs_run: float
     stopped_early: bool
     wall_s: float
+    train_loop_s: float = Field(description="the training loop alone (with its evaluations)")
     train_examples: int
     heldout_examples: int
     train_tokens: int = Field(description="answer tokens in the training examples (one pass)")

@@ -10,6 +10,12 @@ owner the caller names at load) and every use names the acting principal. Anothe
 adapter is answered exactly like a missing one (``AdapterNotServed``, a ``NotFound``), so adapter
 ids of other users cannot be probed. Batched generation checks every row before any compute.
 
+Swapping: peft's ``set_adapter`` walks every module of the model and resets ``requires_grad``
+on every matrix of every resident adapter (165 ms per swap with 32 adapters on a 0.5B model, on
+the H200 machine). Adapters served here are frozen, so the cache keeps the list of LoRA layers
+and sets their active adapter directly, which is what ``set_adapter`` does besides the gradient
+flags; the tests check that both give the same outputs.
+
 Not thread-safe: peft's active adapter is model-wide state, so one serving loop owns a cache.
 """
 
@@ -63,6 +69,7 @@ class AdapterCache:
         self._peft: Any = base if isinstance(base, PeftModel) else None
         self.fingerprint = base_fingerprint or weight_fingerprint(base)
         self._entries: OrderedDict[str, LoadedAdapter] = OrderedDict()
+        self._layers: list[Any] = []  # peft's LoRA layers in the model, refreshed on load/delete
         self.evictions = 0
 
     @property
@@ -106,10 +113,14 @@ class AdapterCache:
         if self._peft is None:
             from peft import PeftModel
 
-            self._peft = PeftModel.from_pretrained(self._base, str(path), adapter_name=name)
+            # low_cpu_mem_usage: the new layers start on the meta device and take the saved
+            # weights, instead of being initialised at random and then overwritten
+            self._peft = PeftModel.from_pretrained(self._base, str(path), adapter_name=name,
+                                                   low_cpu_mem_usage=True)
         else:
-            self._peft.load_adapter(str(path), adapter_name=name)
+            self._peft.load_adapter(str(path), adapter_name=name, low_cpu_mem_usage=True)
         self._peft.eval()
+        self._refresh_layers()
         entry = LoadedAdapter(adapter_id, owner, name, path, manifest)
         self._entries[adapter_id] = entry
         while len(self._entries) > self.budget:
@@ -124,18 +135,38 @@ class AdapterCache:
         del self._entries[adapter_id]
         self._delete(entry)
 
+    def clear(self) -> None:
+        """Free every resident adapter (e.g. before the base model is given to another use)."""
+        while self._entries:
+            _, entry = self._entries.popitem()
+            self._delete(entry)
+
     def _delete(self, entry: LoadedAdapter) -> None:
         self._peft.delete_adapter(entry.name)
+        self._refresh_layers()
+
+    def _refresh_layers(self) -> None:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        self._layers = [m for m in self._peft.modules() if isinstance(m, BaseTunerLayer)]
+
+    def _set_active(self, name: str | None) -> None:
+        """Activate one resident adapter on every LoRA layer (None: run as the base model)."""
+        for layer in self._layers:
+            layer._disable_adapters = name is None
+            if name is not None:
+                layer._active_adapter = [name]
+        if name is not None:
+            self._peft.active_adapter = name
+            self._peft.base_model.active_adapter = name
 
     def activate(self, principal: str, adapter_id: str | None) -> None:
         """Make one adapter (or, with None, none) the active one for single-adapter calls."""
         if adapter_id is None:
             if self._has_adapters():
-                self._peft.base_model.disable_adapter_layers()
+                self._set_active(None)
             return
-        entry = self.get(principal, adapter_id)
-        self._peft.base_model.enable_adapter_layers()
-        self._peft.set_adapter(entry.name, inference_mode=True)
+        self._set_active(self.get(principal, adapter_id).name)
 
     def generate(self, requests: Sequence[GenerationRequest], *, max_new_tokens: int,
                  pad_token_id: int, eos_token_id: int | None = None,
@@ -176,7 +207,9 @@ class AdapterCache:
                 try:
                     out = model.generate(**kwargs)
                 finally:
-                    self._peft.base_model.enable_adapter_layers()
+                    if only.adapter_id is None:  # mixed batches need the layers enabled
+                        for layer in self._layers:
+                            layer._disable_adapters = False
             else:
                 out = model.generate(**kwargs, adapter_names=names)
         rows: list[list[int]] = []
