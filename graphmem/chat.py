@@ -17,9 +17,8 @@ from pydantic import BaseModel, Field
 from graphmem.llm import Message
 from graphmem.models import SearchHit
 
-SYSTEM_PROMPT = ("You are a helpful assistant. Below are memories of what the user said in "
-                 "earlier conversations (in them, \"I\" is the user). Answer from these "
-                 "memories when they are relevant; do not make up facts about the user.")
+SYSTEM_PROMPT = ("You are a helpful assistant. Answer from what the user told you in earlier "
+                 "conversations when it is relevant; do not make up facts about the user.")
 
 
 class UsedMemory(BaseModel):
@@ -50,13 +49,14 @@ class ChatAnswer(BaseModel):
 
 
 def memory_block(hits: Sequence[SearchHit], user: str | None = None) -> str:
-    """The memories as a numbered list, headed by whose they are: small models confuse "I"
-    in a memory with themselves unless told."""
-    head = f"Memories of the user {user}" if user else "Memories of the user"
+    """The memories as quotes of the user, best first. Attributing each one ("maya said: ...")
+    keeps a small model from taking the "I" of a memory for itself (SmolLM2-135M answered
+    "I'm not sure" to a numbered list, and from the quoted form named a city)."""
+    who = user or "the user"
     if not hits:
-        return f"{head}: (none)"
-    lines = [f"{i}. {h.cube.text.strip()}" for i, h in enumerate(hits, 1)]
-    return f"{head}:\n" + "\n".join(lines)
+        return f"What {who} said earlier: (nothing relevant)"
+    lines = [f'- {who} said: "{h.cube.text.strip()}"' for h in hits]
+    return f"What {who} (the user) said in earlier conversations:\n" + "\n".join(lines)
 
 
 def with_memories(messages: Sequence[Message], hits: Sequence[SearchHit],

@@ -99,6 +99,10 @@ def test_cli_chat_one_shot(chat_mem: tuple[GraphMem, Script], uid: str,
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "retrieval ranks 'Tom and I moved to Porto' 6th for 'Where does Maya live?' among the "
+    "Lisbon trip memories (issue 10), and SmolLM2-135M then answers Lisbon or invents a town; "
+    "strict, so this turns into a failure the day it passes"))
 def test_smollm2_answers_from_the_demo_conversation(neo4j_settings: Settings,
                                                     embedder: SentenceTransformerEmbedder,
                                                     uid: str) -> None:
