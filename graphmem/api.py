@@ -9,13 +9,14 @@ applies the ACL inside its Cypher, so this layer never filters results after the
 from __future__ import annotations
 
 import builtins
+import shutil
 import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -24,7 +25,7 @@ from graphmem.chat import ChatAnswer, ChatTimings, used, with_memories
 from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
 from graphmem.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from graphmem.ingestion import Ingestor
-from graphmem.llm import ChatBackend, chat_backend
+from graphmem.llm import ChatBackend, TransformersBackend, chat_backend
 from graphmem.models import (
     SEARCHABLE_STATUSES,
     AddResult,
@@ -46,6 +47,7 @@ from graphmem.store.neo4j_store import Neo4jStore
 from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteCheck
 
 if TYPE_CHECKING:
+    from graphmem.cubes.activation.memory import ActivationMemory
     from graphmem.cubes.bundle import BundleManifest
     from graphmem.extractors.base import Extractor
 
@@ -78,6 +80,7 @@ class GraphMem:
         self.embedder: Embedder = embedder or SentenceTransformerEmbedder(self.settings)
         self._extractor = extractor
         self._chat_model = chat_model
+        self._activation: ActivationMemory | None = None
         self.retriever = HybridRetriever(self.store, self.embedder)
         self.ingestor = Ingestor(self.store, self.embedder, self.settings, lambda: self.extractor)
         self.scheduler = scheduler or MemScheduler(self.store, self.settings.scheduler)
@@ -296,7 +299,10 @@ class GraphMem:
         acting = Principal.parse(actor)
         if acting != target:
             raise PermissionDenied(f"only {target.id} may purge its memory; {acting.id} may not")
-        return self.store.purge_user(acting.id, target.id)
+        counts = self.store.purge_user(acting.id, target.id)
+        for path in counts.artifact_paths:  # the caches' tensors go with their nodes
+            shutil.rmtree(path, ignore_errors=True)
+        return counts
 
     # --- reads --------------------------------------------------------------------------------
 
@@ -370,6 +376,21 @@ class GraphMem:
     # --- chat ---------------------------------------------------------------------------------
 
     @property
+    def activation(self) -> ActivationMemory | None:
+        """Activation memory (KV caches of memory sets) for a local chat model; None for an
+        HTTP endpoint, whose server keeps its own prefix cache, or when switched off."""
+        if self._activation is None and self.settings.activation_enabled and isinstance(
+                self.chat_model, TransformersBackend):
+            from graphmem.cubes.activation.memory import ActivationMemory
+
+            self._activation = ActivationMemory(
+                self.store, self.chat_model, self.settings.cache_dir / "kv",
+                gpu_bytes=self.settings.activation_gpu_bytes,
+                host_bytes=self.settings.activation_host_bytes,
+                promotions=self.scheduler.promotions)
+        return self._activation
+
+    @property
     def chat_model(self) -> ChatBackend:
         """The model chat answers with (graphmem.llm decides which), created on first use."""
         if self._chat_model is None:
@@ -394,7 +415,15 @@ class GraphMem:
         prompt = with_memories([{"role": m.role, "content": m.content} for m in parsed], hits,
                                user_id or self._actor(actor, user_id).name)
         generating = time.perf_counter()
-        result = self.chat_model.complete(prompt)
+        activation = self.activation
+        cache_state: Literal["hit", "miss", "off"]
+        if activation is not None and isinstance(self.chat_model, TransformersBackend):
+            cache = activation.lookup(self._actor(actor, user_id).id, prompt[0]["content"])
+            result = self.chat_model.complete(prompt, prefix=cache)
+            cache_state = "hit" if cache is not None else "miss"
+        else:
+            result = self.chat_model.complete(prompt)
+            cache_state = "off"
         generation_ms = (time.perf_counter() - generating) * 1000.0
         remembered = 0
         if (self.settings.chat_remember if remember is None else remember) and \
@@ -408,7 +437,8 @@ class GraphMem:
                                 ttft_ms=result.ttft_ms,
                                 tokens_per_s=result.tokens_out / (generation_ms / 1000.0)
                                 if generation_ms > 0 else None),
-            tokens_in=result.tokens_in, tokens_out=result.tokens_out, remembered=remembered)
+            tokens_in=result.tokens_in, tokens_out=result.tokens_out, remembered=remembered,
+            kv_cache=cache_state)
 
     def episode_message_ids(self, episode_ids: Sequence[str], *, actor: str) -> dict[str, str]:
         """Map episode node ids to the message ids the caller supplied (readable ones only)."""

@@ -11,6 +11,7 @@ cache can be keyed by it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -46,29 +47,37 @@ class ChatAnswer(BaseModel):
     tokens_in: int
     tokens_out: int
     remembered: int = Field(default=0, description="new cubes stored from this exchange")
+    kv_cache: Literal["hit", "miss", "off"] = Field(
+        default="off", description="whether a KV cache of the memory prefix was used")
 
 
-def memory_block(hits: Sequence[SearchHit], user: str | None = None) -> str:
+def memory_block(texts: Sequence[str], user: str | None = None) -> str:
     """The memories as quotes of the user, best first. Attributing each one ("maya said: ...")
     keeps a small model from taking the "I" of a memory for itself (SmolLM2-135M answered
     "I'm not sure" to a numbered list, and from the quoted form named a city)."""
     who = user or "the user"
-    if not hits:
+    if not texts:
         return f"What {who} said earlier: (nothing relevant)"
-    lines = [f'- {who} said: "{h.cube.text.strip()}"' for h in hits]
+    lines = [f'- {who} said: "{" ".join(t.split())}"' for t in texts]
     return f"What {who} (the user) said in earlier conversations:\n" + "\n".join(lines)
+
+
+def system_message(texts: Sequence[str], user: str | None = None,
+                   instructions: str = SYSTEM_PROMPT) -> str:
+    """The first system message for these memories: what a KV cache of them prefills."""
+    return f"{instructions.rstrip()}\n\n{memory_block(texts, user)}"
 
 
 def with_memories(messages: Sequence[Message], hits: Sequence[SearchHit],
                   user: str | None = None) -> list[Message]:
     """The conversation with the memory block in its first system message (one is added in
     front when the caller gave none)."""
-    block = memory_block(hits, user)
+    texts = [h.cube.text for h in hits]
     out = [dict(m) for m in messages]
     if out and out[0]["role"] == "system":
-        out[0]["content"] = f"{out[0]['content'].rstrip()}\n\n{block}"
+        out[0]["content"] = system_message(texts, user, out[0]["content"])
     else:
-        out.insert(0, {"role": "system", "content": f"{SYSTEM_PROMPT}\n\n{block}"})
+        out.insert(0, {"role": "system", "content": system_message(texts, user)})
     return out
 
 

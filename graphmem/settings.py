@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     chat_max_new_tokens: int = Field(default=256, ge=1, le=8192)
     # Add the conversation's new turns to memory after answering, as `add` does.
     chat_remember: bool = True
+    # Activation memory for a local chat model: KV caches of memory sets, by tier budget.
+    activation_enabled: bool = True
+    activation_gpu_bytes: int = Field(default=4 << 30, ge=0)
+    activation_host_bytes: int = Field(default=2 << 30, ge=0)
 
     # --- Scheduler (e.g. GRAPHMEM_SCHEDULER__HALF_LIFE_HOURS=12) -------------------------------
     scheduler: SchedulerPolicy = Field(default_factory=SchedulerPolicy)

@@ -7,6 +7,7 @@ small next to the prefill it saves). The attention mask covers prefix plus new t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -75,9 +76,13 @@ def next_token_logits(model: torch.nn.Module, kv: KVCache,
 
 @torch.inference_mode()
 def generate_with_cache(model: torch.nn.Module, kv: KVCache, input_ids: torch.Tensor,
-                        max_new_tokens: int, eos_token_id: int | None = None) -> torch.Tensor:
-    """Greedy decoding after prefix + new tokens; returns the generated ids [1, n]."""
+                        max_new_tokens: int, eos_token_id: int | None = None,
+                        on_first_token: Callable[[], None] | None = None) -> torch.Tensor:
+    """Greedy decoding after prefix + new tokens; returns the generated ids [1, n].
+    `on_first_token` is called once the first new token is known (time to first token)."""
     logits, cache = prefill_with_cache(model, kv, input_ids)
+    if on_first_token is not None:
+        on_first_token()
     device = logits.device
     length = input_ids.shape[1]
     generated: list[torch.Tensor] = []

@@ -5,4 +5,12 @@ WHERE p <> owner
 OPTIONAL MATCH (p)-[r:CAN_READ|CAN_WRITE]->(s)
 WHERE (type(r) = 'CAN_READ' AND $read) OR (type(r) = 'CAN_WRITE' AND $write)
 DELETE r
-RETURN s.id AS scope, count(r) AS revoked
+WITH s, count(r) AS revoked
+// A scope's ACL changed: its KV caches go stale in this transaction (who may read the cached
+// memories is part of what a cache was built under).
+CALL (s) {
+  MATCH (kv:KVCache {scope: s.id})
+  SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'scope ACL changed',
+      kv.stale_at = datetime()
+}
+RETURN s.id AS scope, revoked

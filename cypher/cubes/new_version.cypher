@@ -22,6 +22,11 @@ OPTIONAL MATCH (holder:MemCube {live_key: key})
 SET new.live_key = CASE WHEN holder IS NULL AND new.status IN ['generated', 'activated']
                         THEN key END
 WITH DISTINCT old, new
+// Caches built from the old version go stale in this transaction (activation memory).
+CALL (old) {
+  MATCH (kv:KVCache)-[:DERIVED_FROM]->(old)
+  SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source updated', kv.stale_at = datetime()
+}
 MATCH (old)-[:IN_SCOPE]->(s:Scope)
 CREATE (new)-[:IN_SCOPE]->(s)
 WITH old, new

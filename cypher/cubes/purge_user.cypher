@@ -7,6 +7,11 @@ MATCH (u:Principal {id: $principal})
 OPTIONAL MATCH (u)-[:OWNS]->(own:Scope)
 WHERE own.owner = $principal
 WITH u, collect(own.id) AS own_scopes
+// Files of the principal's activation caches: the caller deletes them once this commits.
+CALL (own_scopes) {
+  OPTIONAL MATCH (kv:KVCache) WHERE kv.owner_id = $principal OR kv.scope IN own_scopes
+  RETURN collect(kv.path) AS artifact_paths
+}
 CALL (u, own_scopes) {
   MATCH (c:MemCube) WHERE c.owner_id = $principal OR c.scope IN own_scopes
   DETACH DELETE c
@@ -37,4 +42,4 @@ CALL (own_scopes) {
   RETURN count(*) AS scopes
 }
 DETACH DELETE u
-RETURN cubes, episodes, entities, audit_events, scopes
+RETURN cubes, episodes, entities, audit_events, scopes, artifact_paths

@@ -9,4 +9,12 @@ WHERE holder <> c
 SET c.status = $to, c.status_changed_at = datetime(), c.status_changed_by = $actor,
     c.live_key = CASE WHEN $to IN ['generated', 'activated'] AND holder IS NULL
                       THEN c.scope + '|' + c.content_hash END
+WITH c
+// Leaving the live statuses makes the caches built from this version stale, in this transaction.
+CALL (c) {
+  MATCH (kv:KVCache)-[:DERIVED_FROM]->(c)
+  WHERE NOT c.status IN ['generated', 'activated']
+  SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source ' + c.status,
+      kv.stale_at = datetime()
+}
 RETURN c.id AS id, c.status AS status

@@ -22,4 +22,9 @@ SET loser.status = 'merged', loser.merged_into = survivor.id,
     loser.status_reason = 'near_duplicate'
 MERGE (loser)-[m:MERGED_INTO]->(survivor)
   ON CREATE SET m.cosine = row.cosine, m.at = $now, m.by = $by
+WITH loser, survivor, row
+CALL (loser) {
+  MATCH (kv:KVCache)-[:DERIVED_FROM]->(loser)
+  SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source merged', kv.stale_at = datetime()
+}
 RETURN loser.id AS id, survivor.id AS survivor, row.cosine AS cosine

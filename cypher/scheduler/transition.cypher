@@ -11,4 +11,11 @@ WHERE c.current AND c.status IN $from AND c.status <> 'frozen'
 SET c.status = $to, c.status_changed_at = $now, c.status_changed_by = $by,
     c.status_reason = row.reason,
     c.live_key = CASE WHEN $to IN ['generated', 'activated'] THEN c.live_key END
+WITH c, row
+CALL (c) {
+  MATCH (kv:KVCache)-[:DERIVED_FROM]->(c)
+  WHERE NOT c.status IN ['generated', 'activated']
+  SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source ' + c.status,
+      kv.stale_at = datetime()
+}
 RETURN c.id AS id, row.reason AS reason

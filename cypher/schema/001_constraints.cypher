@@ -11,3 +11,5 @@ CREATE CONSTRAINT schema_version_id IF NOT EXISTS FOR (v:SchemaVersion) REQUIRE 
 // Only a current, live (generated or activated) cube carries `live_key` = scope + '|' +
 // content hash: at most one live cube per content and scope, even under concurrent writers.
 CREATE CONSTRAINT memcube_live_key IF NOT EXISTS FOR (c:MemCube) REQUIRE c.live_key IS UNIQUE;
+// One builder per KV-cache promotion request at a time (cypher/activation/claim.cypher).
+CREATE CONSTRAINT build_claim_request IF NOT EXISTS FOR (c:BuildClaim) REQUIRE c.request IS UNIQUE;

@@ -19,3 +19,4 @@ CREATE INDEX audit_scope IF NOT EXISTS FOR (a:AuditEvent) ON (a.scope);
 CREATE INDEX memcube_owner_id IF NOT EXISTS FOR (c:MemCube) ON (c.owner_id);
 CREATE INDEX episode_owner_id IF NOT EXISTS FOR (e:Episode) ON (e.owner_id);
 CREATE INDEX entity_owner_id IF NOT EXISTS FOR (e:Entity) ON (e.owner_id);
+CREATE INDEX kvcache_prefix IF NOT EXISTS FOR (k:KVCache) ON (k.prefix_sha256);

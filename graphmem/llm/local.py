@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from graphmem.errors import LLMError
 from graphmem.llm.base import ChatResult, Message
+
+if TYPE_CHECKING:
+    from graphmem.cubes.activation.prefix import KVCache
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +70,60 @@ class TransformersBackend:
         self._lock = threading.Lock()
 
     def complete(self, messages: Sequence[Message], *, schema: type[BaseModel] | None = None,
-                 max_new_tokens: int | None = None) -> ChatResult:
-        """Greedy generation; `schema` is not enforced here (the prompt asks for JSON)."""
+                 max_new_tokens: int | None = None, prefix: KVCache | None = None) -> ChatResult:
+        """Greedy generation; `schema` is not enforced here (the prompt asks for JSON). With
+        `prefix`, a KV cache of the prompt's first system message (activation memory), only
+        the tokens after it are prefilled; the tokens are the same either way (prompt_ids)."""
         import torch
 
         tokenizer, model = self.load()
-        templated = bool(getattr(tokenizer, "chat_template", None))
-        prompt = self._render(tokenizer, messages)
-        # A chat template already writes the BOS token; adding it again confuses some models.
-        inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=not templated)
-        inputs = inputs.to(model.device)
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
-            tokenizer.eos_token_id
-        )
+        ids = self.prompt_ids(messages)
+        limit = max_new_tokens or self._max_new_tokens
         first = _FirstToken()
         with torch.no_grad():
-            output = model.generate(**inputs, max_new_tokens=max_new_tokens or
-                                    self._max_new_tokens, do_sample=False, pad_token_id=pad,
-                                    streamer=first)
-        prompt_len = int(inputs["input_ids"].shape[1])
-        new_tokens = output[0, prompt_len:]
+            if prefix is not None:
+                from graphmem.cubes.activation.reuse import generate_with_cache
+
+                new_tokens = generate_with_cache(
+                    model, prefix, torch.tensor([ids]), limit,
+                    eos_token_id=tokenizer.eos_token_id, on_first_token=first.mark)[0]
+                if len(new_tokens) and int(new_tokens[-1]) == tokenizer.eos_token_id:
+                    new_tokens = new_tokens[:-1]
+            else:
+                pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
+                    tokenizer.eos_token_id)
+                input_ids = torch.tensor([ids], device=model.device)
+                output = model.generate(input_ids=input_ids,
+                                        attention_mask=torch.ones_like(input_ids),
+                                        max_new_tokens=limit, do_sample=False,
+                                        pad_token_id=pad, streamer=first)
+                new_tokens = output[0, len(ids):]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return ChatResult(str(text), prompt_len, int(new_tokens.shape[0]), first.ms)
+        return ChatResult(str(text), len(ids), len(new_tokens), first.ms)
+
+    def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """Token ids of the rendered conversation. A leading system message is tokenised on
+        its own (system_prefix_ids) and the rest after it, so its ids are the same whether or
+        not a cache of it is used, and a cache built for it is an exact prefix."""
+        tokenizer, _ = self.load()
+        if messages and messages[0]["role"] == "system" and getattr(
+                tokenizer, "chat_template", None):
+            head = self._render(tokenizer, messages[:1], generation_prompt=False)
+            full = self._render(tokenizer, messages)
+            if full.startswith(head):
+                rest = tokenizer(full[len(head):], add_special_tokens=False)["input_ids"]
+                return self.system_prefix_ids(messages[0]["content"]) + [int(i) for i in rest]
+        templated = bool(getattr(tokenizer, "chat_template", None))
+        # A chat template already writes the BOS token; adding it again confuses some models.
+        encoded = tokenizer(self._render(tokenizer, messages), add_special_tokens=not templated)
+        return [int(i) for i in encoded["input_ids"]]
+
+    def system_prefix_ids(self, system: str) -> list[int]:
+        """Token ids of a first system message alone, as the chat template renders it."""
+        tokenizer, _ = self.load()
+        head = self._render(tokenizer, [{"role": "system", "content": system}],
+                            generation_prompt=False)
+        return [int(i) for i in tokenizer(head, add_special_tokens=False)["input_ids"]]
 
     def load(self) -> tuple[Any, Any]:
         """(tokenizer, model), loading them the first time."""
@@ -135,10 +170,11 @@ class TransformersBackend:
         return self._cache_dir / "models" / f"{Path(gguf).stem}-{key[:12]}"
 
     @staticmethod
-    def _render(tokenizer: Any, messages: Sequence[Message]) -> str:
+    def _render(tokenizer: Any, messages: Sequence[Message], *,
+                generation_prompt: bool = True) -> str:
         if getattr(tokenizer, "chat_template", None):
             return str(tokenizer.apply_chat_template(list(messages), tokenize=False,
-                                                     add_generation_prompt=True))
+                                                     add_generation_prompt=generation_prompt))
         lines = [f"{m['role']}:\n{m['content']}\n" for m in messages]
         return "\n".join(lines) + "\nassistant:\n"
 
@@ -175,7 +211,11 @@ class _FirstToken:
 
     def put(self, value: Any) -> None:
         self._calls += 1
-        if self._calls == 2 and self.ms is None:
+        if self._calls == 2:
+            self.mark()
+
+    def mark(self) -> None:
+        if self.ms is None:
             self.ms = (time.perf_counter() - self._started) * 1000.0
 
     def end(self) -> None:

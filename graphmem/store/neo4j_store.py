@@ -500,7 +500,7 @@ class Neo4jStore:
             rows = self._run(tx, "cubes/purge_user", principal=principal)
             counts = PurgeCounts(0, 0, 0, 0, 0) if not rows else PurgeCounts(
                 rows[0]["cubes"], rows[0]["episodes"], rows[0]["entities"],
-                rows[0]["audit_events"], rows[0]["scopes"])
+                rows[0]["audit_events"], rows[0]["scopes"], list(rows[0]["artifact_paths"]))
             # The erasure itself is audited without naming the erased user.
             self._audit_tx(tx, actor if actor != principal else "erased-principal", "purge",
                            targets=[], detail=f"cubes={counts.cubes} episodes={counts.episodes}")

@@ -122,6 +122,8 @@ class PurgeCounts:
     entities: int
     audit_events: int
     scopes: int
+    # Files of erased artifacts (KV caches) for the caller to delete after the commit.
+    artifact_paths: list[str] = field(default_factory=list)
 
 
 @dataclass
