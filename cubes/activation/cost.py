@@ -12,6 +12,7 @@ Hardware's efficiency and cached_extra_s set from a measurement of the serving p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,17 @@ class ModelShape:
     head_dim: int | None = None
     dtype_bytes: int = 2
     tied_embeddings: bool = False
+
+    @classmethod
+    def from_config(cls, config: Any, dtype_bytes: int = 2) -> ModelShape:
+        """The shape of a transformers model config (Llama/Qwen2-style attribute names)."""
+        heads = int(config.num_attention_heads)
+        return cls(layers=int(config.num_hidden_layers), hidden=int(config.hidden_size),
+                   heads=heads,
+                   kv_heads=int(getattr(config, "num_key_value_heads", None) or heads),
+                   intermediate=int(config.intermediate_size), vocab=int(config.vocab_size),
+                   head_dim=getattr(config, "head_dim", None), dtype_bytes=dtype_bytes,
+                   tied_embeddings=bool(getattr(config, "tie_word_embeddings", False)))
 
     @property
     def hd(self) -> int:

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import torch
 
 from graphmem.chat import system_message
+from graphmem.cubes.activation.cost import Hardware, ModelShape, reuse_pays
 from graphmem.cubes.activation.manifest import (
     CacheMismatch,
     CubeRef,
@@ -34,7 +35,7 @@ from graphmem.cubes.activation.manifest import (
 from graphmem.cubes.activation.prefix import KVCache, build_prefix_cache_from_ids
 from graphmem.cubes.activation.storage import load_cache, save_cache
 from graphmem.cubes.activation.tiers import Tier, TieredKVStore
-from graphmem.errors import Conflict, GraphMemError, NotFound
+from graphmem.errors import Conflict, GraphMemError, InvalidInput, NotFound
 from graphmem.models import utcnow
 from graphmem.schedulers.promotion import PromotionQueue
 from graphmem.store.protocol import AuditSpec, CubeStore, QueryStore
@@ -68,8 +69,11 @@ class ActivationMemory:
     def __init__(self, store: ActivationStore, backend: LocalModel, root: Path, *,
                  gpu_bytes: int = 0, host_bytes: int = 1 << 30,
                  adapter_id: str | None = None, lease: timedelta = timedelta(minutes=10),
-                 promotions: PromotionQueue | None = None) -> None:
+                 promotions: PromotionQueue | None = None, hardware: Hardware | None = None,
+                 query_tokens: int = 64) -> None:
         self._store = store
+        self._hardware = hardware
+        self._query_tokens = query_tokens
         self._promotions = promotions
         self._backend = backend
         self._root = root
@@ -136,6 +140,7 @@ class ActivationMemory:
         system = system_message(texts, user or str(ordered[0].props.get("owner") or ""))
         ids = self._backend.system_prefix_ids(system)
         _, model = self._backend.load()
+        self._check_reuse_pays(model, len(ids))
         kv_id = "kv_" + uuid.uuid4().hex[:24]
         refs = [CubeRef(str(c.props["id"]), int(c.props["version"])) for c in ordered]
         kv = build_prefix_cache_from_ids(model, ids, model_id=self._backend.model, cubes=refs,
@@ -159,6 +164,18 @@ class ActivationMemory:
         log.info("activation: built %s (%d tokens, %d bytes) from %d cubes", kv_id,
                  kv.token_count, kv.nbytes, len(ordered))
         return kv_id
+
+    def _check_reuse_pays(self, model: Any, prefix_tokens: int) -> None:
+        """With a calibrated Hardware, refuse caches the cost model says would not beat
+        recomputing the prefix (short prefixes on small models)."""
+        if self._hardware is None:
+            return
+        shape = ModelShape.from_config(model.config,
+                                       dtype_bytes=next(model.parameters()).element_size())
+        tier = None if torch.cuda.is_available() else self._hardware.hbm_bytes_per_s
+        if not reuse_pays(shape, self._hardware, prefix_tokens, self._query_tokens, tier):
+            raise InvalidInput(f"reuse does not pay for a {prefix_tokens}-token prefix on this "
+                               "model and hardware (cubes/activation/cost.py); no cache built")
 
     def build_queued(self, actor: str | None = None, *, limit: int = 10) -> list[str]:
         """Take kv_cache promotion requests (claimed with a lease, so two builders never build
