@@ -183,9 +183,10 @@ def test_smollm2_cache_is_exact(tmp_path: Path) -> None:
     with torch.no_grad():
         full = model(input_ids=input_ids).logits[:, -1, :]
         greedy = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-                                max_new_tokens=20, min_new_tokens=20, do_sample=False,
+                                max_new_tokens=20, do_sample=False,
                                 pad_token_id=tokenizer.eos_token_id)[0, len(ids):]
     cached = next_token_logits(model, kv, input_ids)
     assert torch.allclose(cached, full, atol=1e-4), float((cached - full).abs().max())
-    reused = generate_with_cache(model, kv, input_ids, 20)[0]
-    assert reused.tolist() == greedy.tolist()
+    reused = generate_with_cache(model, kv, input_ids, 20,
+                                 eos_token_id=tokenizer.eos_token_id)[0]
+    assert len(greedy) >= 10 and reused.tolist() == greedy.tolist()
