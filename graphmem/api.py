@@ -9,6 +9,7 @@ applies the ACL inside its Cypher, so this layer never filters results after the
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import shutil
 import time
@@ -25,7 +26,7 @@ from graphmem.chat import ChatAnswer, ChatTimings, used, with_memories
 from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
 from graphmem.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from graphmem.ingestion import Ingestor
-from graphmem.llm import ChatBackend, TransformersBackend, chat_backend
+from graphmem.llm import ChatBackend, ChatResult, TransformersBackend, chat_backend
 from graphmem.models import (
     SEARCHABLE_STATUSES,
     AddResult,
@@ -49,6 +50,7 @@ from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteCheck
 if TYPE_CHECKING:
     from graphmem.cubes.activation.memory import ActivationMemory
     from graphmem.cubes.bundle import BundleManifest
+    from graphmem.cubes.parametric.memory import ParametricMemory
     from graphmem.extractors.base import Extractor
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class GraphMem:
         self._extractor = extractor
         self._chat_model = chat_model
         self._activation: ActivationMemory | None = None
+        self._parametric: ParametricMemory | None = None
         self.retriever = HybridRetriever(self.store, self.embedder)
         self.ingestor = Ingestor(self.store, self.embedder, self.settings, lambda: self.extractor)
         self.scheduler = scheduler or MemScheduler(self.store, self.settings.scheduler)
@@ -415,15 +418,7 @@ class GraphMem:
         prompt = with_memories([{"role": m.role, "content": m.content} for m in parsed], hits,
                                user_id or self._actor(actor, user_id).name)
         generating = time.perf_counter()
-        activation = self.activation
-        cache_state: Literal["hit", "miss", "off"]
-        if activation is not None and isinstance(self.chat_model, TransformersBackend):
-            cache = activation.lookup(self._actor(actor, user_id).id, prompt[0]["content"])
-            result = self.chat_model.complete(prompt, prefix=cache)
-            cache_state = "hit" if cache is not None else "miss"
-        else:
-            result = self.chat_model.complete(prompt)
-            cache_state = "off"
+        result, cache_state, adapter = self._generate(self._actor(actor, user_id).id, prompt)
         generation_ms = (time.perf_counter() - generating) * 1000.0
         remembered = 0
         if (self.settings.chat_remember if remember is None else remember) and \
@@ -438,7 +433,42 @@ class GraphMem:
                                 tokens_per_s=result.tokens_out / (generation_ms / 1000.0)
                                 if generation_ms > 0 else None),
             tokens_in=result.tokens_in, tokens_out=result.tokens_out, remembered=remembered,
-            kv_cache=cache_state)
+            kv_cache=cache_state, adapter=adapter)
+
+    def _generate(self, actor: str, prompt: builtins.list[dict[str, str]]
+                  ) -> tuple[ChatResult, Literal["hit", "miss", "off"], str | None]:
+        """One completion; for a local model with the actor's own adapter active (parametric
+        memory) and, when one matches, a KV cache of the memory prefix (activation memory)."""
+        backend = self.chat_model
+        if not isinstance(backend, TransformersBackend):
+            return backend.complete(prompt), "off", None
+        parametric, activation = self.parametric, self.activation
+        with parametric.lock if parametric is not None else contextlib.nullcontext():
+            adapter = parametric.activate_for(actor) if parametric is not None else None
+            try:
+                cache = activation.lookup(actor, prompt[0]["content"], adapter_id=adapter) \
+                    if activation is not None else None
+                result = backend.complete(prompt, prefix=cache)
+            finally:
+                if parametric is not None:
+                    parametric.deactivate()
+        state: Literal["hit", "miss", "off"] = "off" if activation is None else (
+            "hit" if cache is not None else "miss")
+        return result, state, adapter
+
+    @property
+    def parametric(self) -> ParametricMemory | None:
+        """Parametric memory (the owner's LoRA adapters) for a local chat model; None for an
+        HTTP endpoint or when switched off."""
+        if self._parametric is None and self.settings.parametric_enabled and isinstance(
+                self.chat_model, TransformersBackend):
+            from graphmem.cubes.parametric.memory import ParametricMemory
+
+            self._parametric = ParametricMemory(
+                self.store, self.chat_model, self.settings.cache_dir / "lora",
+                settings=self.settings.lora, budget=self.settings.lora_resident_adapters,
+                promotions=self.scheduler.promotions)
+        return self._parametric
 
     def episode_message_ids(self, episode_ids: Sequence[str], *, actor: str) -> dict[str, str]:
         """Map episode node ids to the message ids the caller supplied (readable ones only)."""

@@ -49,6 +49,8 @@ class ChatAnswer(BaseModel):
     remembered: int = Field(default=0, description="new cubes stored from this exchange")
     kv_cache: Literal["hit", "miss", "off"] = Field(
         default="off", description="whether a KV cache of the memory prefix was used")
+    adapter: str | None = Field(default=None,
+                                description="the asker's own LoRA adapter applied, if any")
 
 
 def memory_block(texts: Sequence[str], user: str | None = None) -> str:

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graphmem.cubes.parametric.settings import LoraSettings
 from graphmem.errors import InvalidInput
 from graphmem.policies import SchedulerPolicy
 
@@ -88,6 +89,11 @@ class Settings(BaseSettings):
     activation_enabled: bool = True
     activation_gpu_bytes: int = Field(default=4 << 30, ge=0)
     activation_host_bytes: int = Field(default=2 << 30, ge=0)
+    # Parametric memory for a local chat model: each owner's LoRA adapter (cubes/parametric),
+    # trained with these settings (e.g. GRAPHMEM_LORA__RANK=8), at most this many resident.
+    parametric_enabled: bool = True
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    lora_resident_adapters: int = Field(default=4, ge=1)
 
     # --- Scheduler (e.g. GRAPHMEM_SCHEDULER__HALF_LIFE_HOURS=12) -------------------------------
     scheduler: SchedulerPolicy = Field(default_factory=SchedulerPolicy)

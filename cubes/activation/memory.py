@@ -92,13 +92,15 @@ class ActivationMemory:
 
     # --- use -----------------------------------------------------------------------------------
 
-    def lookup(self, actor: str, system: str) -> KVCache | None:
-        """The fresh cache of this first system message for this model and adapter that the
-        actor may read, or None (a miss, counted with its reason)."""
+    def lookup(self, actor: str, system: str, *, adapter_id: str | None = None
+               ) -> KVCache | None:
+        """The fresh cache of this first system message for this model and adapter (a LoRA
+        on the k/v projections changes keys and values) that the actor may read, or None (a
+        miss, counted with its reason)."""
         ids = self._backend.system_prefix_ids(system)
         rows = self._store.read_query(
             "activation/find_fresh", actor=actor, prefix_sha256=token_ids_sha256(ids),
-            model_fingerprint=self.fingerprint, adapter_id=self._adapter_id)
+            model_fingerprint=self.fingerprint, adapter_id=adapter_id or self._adapter_id)
         if not rows:
             self._miss("no fresh cache")
             return None
@@ -106,11 +108,11 @@ class ActivationMemory:
         try:
             if kv_id not in self._tiers:
                 kv = load_cache(path, model_fingerprint=self.fingerprint,
-                                adapter_id=self._adapter_id)
+                                adapter_id=adapter_id or self._adapter_id)
                 self._tiers.put(kv_id, kv, 1.0, Tier.GPU if torch.cuda.is_available()
                                 else Tier.HOST)
             kv = self._tiers.get(kv_id, model_fingerprint=self.fingerprint,
-                                 adapter_id=self._adapter_id)
+                                 adapter_id=adapter_id or self._adapter_id)
         except (CacheMismatch, OSError, KeyError) as exc:
             self._miss(f"unusable files: {exc}")
             return None
@@ -185,8 +187,8 @@ class ActivationMemory:
         for _ in range(limit):
             try:
                 rows = self._store.write_query(
-                    "activation/claim", actor=actor, by="activation-builder", now=utcnow(),
-                    lease_until=utcnow() + self._lease)
+                    "scheduler/claim_promotion", target="kv_cache", actor=actor,
+                    by="activation-builder", now=utcnow(), lease_until=utcnow() + self._lease)
             except Conflict:
                 continue  # another builder claimed the same request first
             if not rows:
@@ -202,17 +204,17 @@ class ActivationMemory:
                 self.stats.failed += 1
             if self._promotions is not None:
                 self._promotions.mark(request["id"], status, detail=detail)
-            self._store.write_query("activation/release", request=request["id"])
+            self._store.write_query("scheduler/release_promotion", request=request["id"])
         return built
 
     # --- cleanup -------------------------------------------------------------------------------
 
     def sweep(self) -> int:
         """Delete the files and nodes of stale caches (never used again); returns how many."""
-        rows = self._store.read_query("activation/stale_paths", principal=None, scopes=[])
+        rows = self._store.read_query("artifacts/stale_paths", principal=None, scopes=[])
         for row in rows:
             self._tiers.discard(str(row["id"]))
             shutil.rmtree(str(row["path"]), ignore_errors=True)
         if rows:
-            self._store.write_query("activation/forget", ids=[str(r["id"]) for r in rows])
+            self._store.write_query("artifacts/forget", ids=[str(r["id"]) for r in rows])
         return len(rows)

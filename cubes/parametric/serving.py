@@ -73,6 +73,12 @@ class AdapterCache:
         self.evictions = 0
 
     @property
+    def peft(self) -> Any:
+        """The PeftModel holding the resident adapters (None before the first load): new
+        adapters are trained on it, so the base is never wrapped twice."""
+        return self._peft
+
+    @property
     def model(self) -> Any:
         """The model to generate with: the PeftModel while an adapter is loaded, else the base
         (peft cannot run a PeftModel with no adapter; its emptied LoRA layers pass through)."""

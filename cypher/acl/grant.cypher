@@ -5,10 +5,10 @@ MERGE (p:Principal {id: $principal})
 FOREACH (_ IN CASE WHEN $read THEN [1] ELSE [] END | MERGE (p)-[:CAN_READ]->(s))
 FOREACH (_ IN CASE WHEN $write THEN [1] ELSE [] END | MERGE (p)-[:CAN_WRITE]->(s))
 WITH s, p
-// A scope's ACL changed: its KV caches go stale in this transaction (who may read the cached
+// A scope's ACL changed: its artifacts (KV caches, LoRA adapters) go stale in this transaction (who may read the cached
 // memories is part of what a cache was built under).
 CALL (s) {
-  MATCH (kv:KVCache {scope: s.id})
+  MATCH (kv:Artifact {scope: s.id})
   SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'scope ACL changed',
       kv.stale_at = datetime()
 }

@@ -6,10 +6,10 @@ OPTIONAL MATCH (p)-[r:CAN_READ|CAN_WRITE]->(s)
 WHERE (type(r) = 'CAN_READ' AND $read) OR (type(r) = 'CAN_WRITE' AND $write)
 DELETE r
 WITH s, count(r) AS revoked
-// A scope's ACL changed: its KV caches go stale in this transaction (who may read the cached
+// A scope's ACL changed: its artifacts (KV caches, LoRA adapters) go stale in this transaction (who may read the cached
 // memories is part of what a cache was built under).
 CALL (s) {
-  MATCH (kv:KVCache {scope: s.id})
+  MATCH (kv:Artifact {scope: s.id})
   SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'scope ACL changed',
       kv.stale_at = datetime()
 }

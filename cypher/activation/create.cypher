@@ -10,7 +10,7 @@ WHERE c.current AND c.status IN ['generated', 'activated'] AND c.memory_type = '
 WITH collect(c) AS sources, collect(DISTINCT c.scope) AS scopes
 WHERE size(sources) = size($source_vids) AND size(scopes) = 1
 MATCH (s:Scope {id: scopes[0]})
-CREATE (kv:MemCube:Activation:KVCache {
+CREATE (kv:MemCube:Activation:KVCache:Artifact {
   id: $id, vid: $id + ':v1', version: 1, current: true, kind: 'kv_cache',
   memory_type: 'activation', status: 'generated', stale: false, scope: s.id,
   scope_key: s.key, owner: head(sources).owner, owner_id: head(sources).owner_id,

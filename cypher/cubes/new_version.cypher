@@ -22,9 +22,9 @@ OPTIONAL MATCH (holder:MemCube {live_key: key})
 SET new.live_key = CASE WHEN holder IS NULL AND new.status IN ['generated', 'activated']
                         THEN key END
 WITH DISTINCT old, new
-// Caches built from the old version go stale in this transaction (activation memory).
+// Artifacts (KV caches, adapters) built from the old version go stale in this transaction (activation memory).
 CALL (old) {
-  MATCH (kv:KVCache)-[:DERIVED_FROM]->(old)
+  MATCH (kv:Artifact)-[:DERIVED_FROM]->(old)
   SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source updated', kv.stale_at = datetime()
 }
 MATCH (old)-[:IN_SCOPE]->(s:Scope)

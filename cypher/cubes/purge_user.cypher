@@ -7,9 +7,9 @@ MATCH (u:Principal {id: $principal})
 OPTIONAL MATCH (u)-[:OWNS]->(own:Scope)
 WHERE own.owner = $principal
 WITH u, collect(own.id) AS own_scopes
-// Files of the principal's activation caches: the caller deletes them once this commits.
+// Files of the principal's artifacts (KV caches, LoRA adapters): the caller deletes them once this commits.
 CALL (own_scopes) {
-  OPTIONAL MATCH (kv:KVCache) WHERE kv.owner_id = $principal OR kv.scope IN own_scopes
+  OPTIONAL MATCH (kv:Artifact) WHERE kv.owner_id = $principal OR kv.scope IN own_scopes
   RETURN collect(kv.path) AS artifact_paths
 }
 CALL (u, own_scopes) {

@@ -12,7 +12,7 @@ SET c.status = $to, c.status_changed_at = datetime(), c.status_changed_by = $act
 WITH c
 // Leaving the live statuses makes the caches built from this version stale, in this transaction.
 CALL (c) {
-  MATCH (kv:KVCache)-[:DERIVED_FROM]->(c)
+  MATCH (kv:Artifact)-[:DERIVED_FROM]->(c)
   WHERE NOT c.status IN ['generated', 'activated']
   SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source ' + c.status,
       kv.stale_at = datetime()

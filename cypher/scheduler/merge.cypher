@@ -24,7 +24,7 @@ MERGE (loser)-[m:MERGED_INTO]->(survivor)
   ON CREATE SET m.cosine = row.cosine, m.at = $now, m.by = $by
 WITH loser, survivor, row
 CALL (loser) {
-  MATCH (kv:KVCache)-[:DERIVED_FROM]->(loser)
+  MATCH (kv:Artifact)-[:DERIVED_FROM]->(loser)
   SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source merged', kv.stale_at = datetime()
 }
 RETURN loser.id AS id, survivor.id AS survivor, row.cosine AS cosine

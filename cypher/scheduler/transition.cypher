@@ -13,7 +13,7 @@ SET c.status = $to, c.status_changed_at = $now, c.status_changed_by = $by,
     c.live_key = CASE WHEN $to IN ['generated', 'activated'] THEN c.live_key END
 WITH c, row
 CALL (c) {
-  MATCH (kv:KVCache)-[:DERIVED_FROM]->(c)
+  MATCH (kv:Artifact)-[:DERIVED_FROM]->(c)
   WHERE NOT c.status IN ['generated', 'activated']
   SET kv.stale = true, kv.status = 'archived', kv.stale_reason = 'source ' + c.status,
       kv.stale_at = datetime()

@@ -20,3 +20,6 @@ CREATE INDEX memcube_owner_id IF NOT EXISTS FOR (c:MemCube) ON (c.owner_id);
 CREATE INDEX episode_owner_id IF NOT EXISTS FOR (e:Episode) ON (e.owner_id);
 CREATE INDEX entity_owner_id IF NOT EXISTS FOR (e:Entity) ON (e.owner_id);
 CREATE INDEX kvcache_prefix IF NOT EXISTS FOR (k:KVCache) ON (k.prefix_sha256);
+// Derived artifacts (:Artifact: KV caches, LoRA adapters) by scope: an ACL change marks them stale.
+CREATE INDEX artifact_scope IF NOT EXISTS FOR (a:Artifact) ON (a.scope);
+CREATE INDEX lora_owner IF NOT EXISTS FOR (a:LoRAAdapter) ON (a.owner_id);

@@ -1,6 +1,6 @@
-// Delete the nodes of stale caches whose files are gone.
+// Delete the nodes of stale artifacts whose files are gone.
 UNWIND $ids AS id
-MATCH (kv:KVCache {id: id})
+MATCH (kv:Artifact {id: id})
 WHERE coalesce(kv.stale, false)
 DETACH DELETE kv
 RETURN count(*) AS deleted
