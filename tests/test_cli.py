@@ -15,7 +15,7 @@ from graphmem.demo import run_demo
 from graphmem.settings import Settings
 
 COMMANDS = ["neo4j", "schema", "add", "ingest", "search", "get", "history", "delete", "export",
-            "import", "demo", "eval", "scheduler", "chat"]
+            "import", "demo", "eval", "scheduler", "chat", "distill"]
 
 
 @pytest.fixture

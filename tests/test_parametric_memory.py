@@ -97,3 +97,28 @@ def test_lora_promotion_requests_are_distilled(mem: GraphMem, uid: str, driver: 
     assert len(made) == 1 and [a["id"] for a in adapters(driver, f"user:{uid}")] == made
     [done] = mem.scheduler.promotions.list_queue(actor=f"user:{uid}", statuses=["done"])
     assert done.id == request.id and done.detail == made[0]
+
+
+def test_cli_distill_and_scheduler_status_show_the_adapter(
+        mem: GraphMem, uid: str, neo4j_settings: Settings, tiny_model: Path,  # noqa: F811
+        tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from graphmem.cli import app
+
+    _facts(mem, uid)
+    env = {"GRAPHMEM_NEO4J_URI": neo4j_settings.neo4j_uri,
+           "GRAPHMEM_NEO4J_PASSWORD": neo4j_settings.neo4j_password.get_secret_value(),
+           "GRAPHMEM_LLM_LOCAL_MODEL": str(tiny_model), "GRAPHMEM_EXTRACTOR": "offline",
+           "GRAPHMEM_CACHE_DIR": str(tmp_path), "GRAPHMEM_LORA": TINY.model_dump_json(),
+           "COLUMNS": "200"}
+    made = CliRunner().invoke(app, ["distill", "--user", uid, "--json"], env=env)
+    assert made.exit_code == 0, made.output
+    [adapter] = json.loads(made.stdout)
+    assert adapter["kind"] == "lora_adapter" and adapter["cubes"] == 2
+    shown = CliRunner().invoke(app, ["scheduler", "status", "--user", uid, "--json"], env=env)
+    assert shown.exit_code == 0, shown.output
+    artifacts = json.loads(shown.stdout)["artifacts"]
+    assert [(a["id"], a["state"]) for a in artifacts] == [(adapter["id"], "fresh")]

@@ -159,7 +159,8 @@ class ParametricMemory:
             self._cache.clear()
 
     def list(self, actor: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        return self._store.read_query("parametric/list", actor=actor, limit=limit)
+        return self._store.read_query("artifacts/list", actor=actor, limit=limit,
+                                      kinds=["lora_adapter"])
 
     def _adapters(self) -> AdapterCache:
         if self._cache is None:
