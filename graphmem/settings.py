@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     episode_cube_roles: list[str] = Field(default_factory=lambda: ["user"])
 
     # --- Chat (GraphMem.chat, `graphmem chat`) -------------------------------------------------
-    chat_max_new_tokens: int = Field(default=256, ge=1, le=8192)
+    chat_max_new_tokens: int = Field(default=128, ge=1, le=8192)
     # Add the conversation's new turns to memory after answering, as `add` does.
     chat_remember: bool = True
     # Activation memory for a local chat model: KV caches of memory sets, by tier budget.
