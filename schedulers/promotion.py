@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
-from graphmem.errors import InvalidInput, NotFound
+from graphmem.errors import Conflict, GraphMemError, InvalidInput, NotFound
 from graphmem.policies import SchedulerPolicy
 from graphmem.schedulers.heat import aware
 from graphmem.store.protocol import AuditSpec, QueryStore
@@ -226,3 +226,35 @@ class PromotionQueue:
             raise NotFound(f"no promotion request {request_id!r} in status "
                            f"{' or '.join(_MOVES[status])} that {by} may change")
         return PromotionRequest.from_row(rows[0]["request"])
+
+    def work(self, target: str, build: Callable[[str, list[str]], str], *,
+             actor: str | None = None, builder: str = "builder",
+             lease: timedelta = timedelta(minutes=10), limit: int = 10) -> list[str]:
+        """A builder's loop over `target`'s queued requests: claim one (a BuildClaim under a
+        uniqueness constraint with a lease, so two builders never take the same request and a
+        dead builder's claim expires), `build(actor, cube_ids)` it (as the request's owner
+        unless an actor is given), mark it done (detail: the artifact id) or failed (detail:
+        why), release the claim. Returns the artifact ids built."""
+        built: list[str] = []
+        for _ in range(limit):
+            now = aware(self._clock())
+            try:
+                rows = self._store.write_query(
+                    "scheduler/claim_promotion", target=target, actor=actor, by=builder,
+                    now=now, lease_until=now + lease)
+            except Conflict:
+                continue  # another builder claimed the same request first
+            if not rows:
+                break
+            request = rows[0]["request"]
+            try:
+                artifact = build(actor or f"user:{request.get('owner')}",
+                                 list(request["cube_ids"]))
+                built.append(artifact)
+                self.mark(request["id"], "done", detail=artifact)
+            except GraphMemError as exc:
+                self.mark(request["id"], "failed", detail=str(exc)[:500])
+            finally:
+                self._store.write_query("scheduler/release_promotion", request=request["id"])
+        return built
+

@@ -36,7 +36,6 @@ from graphmem.cubes.activation.prefix import KVCache, build_prefix_cache_from_id
 from graphmem.cubes.activation.storage import load_cache, save_cache
 from graphmem.cubes.activation.tiers import Tier, TieredKVStore
 from graphmem.errors import Conflict, GraphMemError, InvalidInput, NotFound
-from graphmem.models import utcnow
 from graphmem.schedulers.promotion import PromotionQueue
 from graphmem.store.protocol import AuditSpec, CubeStore, QueryStore
 
@@ -180,32 +179,21 @@ class ActivationMemory:
                                "model and hardware (cubes/activation/cost.py); no cache built")
 
     def build_queued(self, actor: str | None = None, *, limit: int = 10) -> list[str]:
-        """Take kv_cache promotion requests (claimed with a lease, so two builders never build
-        the same one), build each, and mark it done (detail: the cache id) or failed (detail:
-        why). Returns the ids of the caches built."""
-        built: list[str] = []
-        for _ in range(limit):
+        """Build the queued kv_cache promotion requests (PromotionQueue.work: claimed under a
+        lease, marked done or failed); returns the ids of the caches built."""
+        if self._promotions is None:
+            raise InvalidInput("building from the queue needs the scheduler's PromotionQueue")
+
+        def build(owner: str, cube_ids: list[str]) -> str:
             try:
-                rows = self._store.write_query(
-                    "scheduler/claim_promotion", target="kv_cache", actor=actor,
-                    by="activation-builder", now=utcnow(), lease_until=utcnow() + self._lease)
-            except Conflict:
-                continue  # another builder claimed the same request first
-            if not rows:
-                break
-            request = rows[0]["request"]
-            status, detail = "done", ""
-            try:
-                detail = self.build(actor or f"user:{request.get('owner')}",
-                                    list(request["cube_ids"]))
-                built.append(detail)
-            except GraphMemError as exc:
-                status, detail = "failed", str(exc)[:500]
+                return self.build(owner, cube_ids)
+            except GraphMemError:
                 self.stats.failed += 1
-            if self._promotions is not None:
-                self._promotions.mark(request["id"], status, detail=detail)
-            self._store.write_query("scheduler/release_promotion", request=request["id"])
-        return built
+                raise
+
+        return self._promotions.work("kv_cache", build, actor=actor,
+                                     builder="activation-builder", lease=self._lease,
+                                     limit=limit)
 
     # --- cleanup -------------------------------------------------------------------------------
 

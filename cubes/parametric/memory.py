@@ -26,8 +26,7 @@ from graphmem.cubes.parametric.examples import MemoryText, build_examples
 from graphmem.cubes.parametric.manifest import adapter_bytes, weight_fingerprint
 from graphmem.cubes.parametric.serving import AdapterCache
 from graphmem.cubes.parametric.settings import LoraSettings
-from graphmem.errors import Conflict, GraphMemError, NotFound
-from graphmem.models import utcnow
+from graphmem.errors import Conflict, InvalidInput, NotFound
 from graphmem.schedulers.promotion import PromotionQueue
 from graphmem.store.protocol import AuditSpec, CubeStore, QueryStore
 
@@ -109,30 +108,13 @@ class ParametricMemory:
         return adapter_id
 
     def distil_queued(self, actor: str | None = None, *, limit: int = 5) -> list[str]:
-        """Take lora promotion requests (claimed under a lease), distil each for the request's
-        owner, and mark it done (detail: the adapter id) or failed (detail: why)."""
-        made: list[str] = []
-        for _ in range(limit):
-            try:
-                rows = self._store.write_query(
-                    "scheduler/claim_promotion", target="lora", actor=actor,
-                    by="parametric-distiller", now=utcnow(), lease_until=utcnow() + self._lease)
-            except Conflict:
-                continue
-            if not rows:
-                break
-            request = rows[0]["request"]
-            status, detail = "done", ""
-            try:
-                detail = self.distil(actor or f"user:{request.get('owner')}",
-                                     list(request["cube_ids"]))
-                made.append(detail)
-            except GraphMemError as exc:
-                status, detail = "failed", str(exc)[:500]
-            if self._promotions is not None:
-                self._promotions.mark(request["id"], status, detail=detail)
-            self._store.write_query("scheduler/release_promotion", request=request["id"])
-        return made
+        """Distil the queued lora promotion requests (PromotionQueue.work: claimed under a
+        lease, marked done or failed); returns the adapter ids made."""
+        if self._promotions is None:
+            raise InvalidInput("distilling from the queue needs the scheduler's PromotionQueue")
+        return self._promotions.work("lora", self.distil, actor=actor,
+                                     builder="parametric-distiller", lease=self._lease,
+                                     limit=limit)
 
     # --- use ---------------------------------------------------------------------------------
 
