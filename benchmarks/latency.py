@@ -79,7 +79,8 @@ def populate(mem: GraphMem, target: int, rng: random.Random, batch: int = 1000) 
         while have < target:
             n = min(batch, target - have)
             user = users[have // batch % len(users)]
-            origin = Origin(f"user:{user}", f"scope:private:{user}", user, "bench", None)
+            origin = Origin(f"user:{user}", f"scope:private:{user}", user, "bench", None,
+                            f"user:{user}")
             texts = [sentence(rng) for _ in range(n)]
             vectors = mem.embedder.embed([t for t, _ in texts])
             names = sorted({e for _, ents in texts for e in ents})

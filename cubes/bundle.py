@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from graphmem.errors import InvalidInput
 from graphmem.models import MemCube, utcnow
+from graphmem.principals import Principal
 from graphmem.records import labels_for, props_from_cube
 from graphmem.settings import Settings
 from graphmem.store.protocol import CubeRow
@@ -76,9 +77,9 @@ class Bundle:
     episodes: list[dict[str, Any]]
     episode_map: dict[str, str] = field(default_factory=dict)
 
-    def row_for(self, cube: MemCube, embedding: list[float], owner: str) -> CubeRow:
+    def row_for(self, cube: MemCube, embedding: list[float], owner: Principal) -> CubeRow:
         props = props_from_cube(cube)
-        props["owner"] = owner
+        props["owner"], props["owner_id"] = owner.name, owner.id
         return CubeRow(
             props=props,
             labels=labels_for(cube.meta.kind.value, cube.meta.memory_type),
@@ -114,8 +115,13 @@ def read_bundle(path: Path, settings: Settings, *, remap_ids: bool = False) -> B
             cubes.append((MemCube.from_memos_json(data), embedding if same_model else None))
         episodes = [json.loads(line) for line in
                     (path / "episodes.jsonl").read_text(encoding="utf-8").splitlines()]
-    except (ValidationError, json.JSONDecodeError) as exc:
+    except (ValidationError, json.JSONDecodeError, UnicodeDecodeError, AttributeError,
+            TypeError) as exc:
         raise InvalidInput(f"bundle content is malformed: {exc}") from exc
+    for i, episode in enumerate(episodes):
+        if not isinstance(episode, dict) or not isinstance(episode.get("id"), str) \
+                or not episode["id"]:
+            raise InvalidInput(f"bundle episode {i} has no string id; nothing was imported")
     bundle = Bundle(manifest, cubes, episodes)
     if remap_ids:
         _remap(bundle)

@@ -9,7 +9,6 @@ applies the ACL inside its Cypher, so this layer never filters results after the
 from __future__ import annotations
 
 import builtins
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from graphmem import ingest
+from graphmem import ingest, validation
 from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
 from graphmem.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from graphmem.models import (
@@ -50,6 +49,14 @@ log = logging.getLogger(__name__)
 _MESSAGES = TypeAdapter(list[Message])
 
 
+def _location(loc: tuple[int | str, ...], first_index: int) -> str:
+    """A pydantic error location ("3.content") with the message index shifted to where the
+    batch starts in its conversation."""
+    head, *rest = loc
+    index = head + first_index if isinstance(head, int) else head
+    return ".".join(str(p) for p in (index, *rest))
+
+
 class GraphMem:
     def __init__(
         self,
@@ -69,7 +76,6 @@ class GraphMem:
         self.scheduler = scheduler or MemScheduler(self.store, self.settings.scheduler)
         if apply_schema:
             self.store.ensure_schema(self.settings.embedding_dim)
-        self._known_principals: set[str] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -95,25 +101,38 @@ class GraphMem:
         return self._extractor
 
     # --- principals ---------------------------------------------------------------------------
-
-    def _principal(self, value: str | Principal) -> Principal:
-        principal = Principal.parse(value)
-        if principal.id not in self._known_principals:
-            self.store.ensure_principal(principal.id, principal.kind, principal.name,
-                                        principal.own_scope, principal.scope_kind)
-            self._known_principals.add(principal.id)
-        return principal
+    # Reads never create a principal (an unknown one simply reads nothing). Writes that store
+    # memory create the acting user or agent inside their own transaction (store.write_batch),
+    # so no process keeps a cache that another process's purge could make stale. ACL calls
+    # create their acting user or agent first (_acting_for_acl); groups only create_group makes.
 
     def _actor(self, actor: str | None, user_id: str | None) -> Principal:
         if actor is None and user_id is None:
             raise InvalidInput("name the acting principal: pass actor='user:<id>' or user_id")
         if user_id is not None:
             check_name(user_id, "user id")
-        return self._principal(actor if actor is not None else f"user:{user_id}")
+        return Principal.parse(actor if actor is not None else f"user:{user_id}")
+
+    def _acting_for_acl(self, actor: str) -> Principal:
+        acting = Principal.parse(actor)
+        if acting.kind == "group":
+            raise InvalidInput("a group cannot act; act as one of its members")
+        self.store.ensure_principal(acting.id, acting.kind, acting.name, acting.own_scope,
+                                    acting.scope_kind)
+        return acting
+
+    def _owner(self, acting: Principal, user_id: str | None) -> Principal:
+        """Whose memory a write stores: the actor's own, or the named user's. Writing for
+        another principal needs its consent (write on its private scope), checked in the write
+        transaction (acl/begin_write), so a write can never name someone else as owner."""
+        return Principal.parse(f"user:{user_id}") if user_id else acting
 
     # --- validation ---------------------------------------------------------------------------
 
-    def _messages(self, messages: object) -> list[Message]:
+    def validate_messages(self, messages: object, *, first_index: int = 0) -> list[Message]:
+        """The checks `add` makes before anything is written, for callers (bulk ingestion)
+        that must know a whole file is valid before they write its first batch; errors number
+        messages from `first_index` (the batch's position in its conversation)."""
         if isinstance(messages, str):
             messages = [{"role": "user", "content": self._check_text(messages, "message")}]
         if not isinstance(messages, list | tuple) or not messages:
@@ -126,35 +145,26 @@ class GraphMem:
         try:
             parsed = _MESSAGES.validate_python(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"message {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
+            problems = "; ".join(f"message {_location(e['loc'], first_index)}: {e['msg']}"
+                                 for e in exc.errors())
             raise InvalidInput(f"malformed messages, nothing was written: {problems}") from exc
-        for i, m in enumerate(parsed):
+        seen: dict[str, str] = {}
+        for i, m in enumerate(parsed, first_index):
             self._check_text(m.content, f"message {i}")
+            if m.id is not None:
+                validation.check_id(m.id, f"message {i} id")
+                if seen.setdefault(m.id, m.content) != m.content:
+                    raise InvalidInput(f"message {i}: id {m.id!r} is used twice with different "
+                                       "content; nothing was written")
         return parsed
 
     def _check_text(self, text: object, what: str) -> str:
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput(f"{what}: text must be a non-empty string")
-        if len(text) > self.settings.max_text_chars:
-            raise PayloadTooLarge(f"{what}: {len(text)} characters; the limit is "
-                                  f"{self.settings.max_text_chars} (GRAPHMEM_MAX_TEXT_CHARS)")
-        return text.strip()
+        return validation.check_text(text, what, self.settings.max_text_chars,
+                                     "GRAPHMEM_MAX_TEXT_CHARS")
 
     def _check_attributes(self, attributes: object) -> dict[str, Any]:
-        if attributes is None:
-            return {}
-        if not isinstance(attributes, dict):
-            raise InvalidInput("metadata must be a JSON object")
-        try:
-            size = len(json.dumps(attributes))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"metadata is not JSON-serialisable: {exc}") from exc
-        if size > self.settings.max_metadata_bytes:
-            raise PayloadTooLarge(f"metadata is {size} bytes; the limit is "
-                                  f"{self.settings.max_metadata_bytes}")
-        return attributes
+        return validation.check_metadata(attributes, self.settings.max_metadata_bytes,
+                                         self.settings.max_metadata_depth)
 
     def _target_scope(self, owner: Principal, scope: str | None) -> str:
         return owner.own_scope if scope is None else check_scope(scope)
@@ -178,16 +188,16 @@ class GraphMem:
         With infer=False no extractor runs: each user turn is kept verbatim as a cube.
         Re-adding the same messages (same ids, or same content in the session) adds nothing.
         """
-        parsed = self._messages(messages)
+        parsed = self.validate_messages(messages)
         attributes = self._check_attributes(metadata)
         if session_id is not None:
             check_name(session_id, "session id")
-        acting = self._actor(actor, user_id)
-        owner = self._principal(f"user:{user_id}") if user_id else acting
         if agent_id is not None:
-            self._principal(f"agent:{agent_id}")
+            check_name(agent_id, "agent id")
+        acting = self._actor(actor, user_id)
+        owner = self._owner(acting, user_id)
         origin = ingest.Origin(acting.id, self._target_scope(owner, scope), owner.name,
-                               session_id, agent_id)
+                               session_id, agent_id, owner.id)
         episodes = ingest.episode_rows(parsed, origin)
         new_ids = set(r.id for r in episodes) - self.store.existing_episode_ids(
             [r.id for r in episodes])
@@ -290,20 +300,25 @@ class GraphMem:
         except (ValidationError, ValueError) as exc:
             raise InvalidInput(f"invalid cube: {exc}") from exc
         acting = self._actor(actor, user_id)
-        owner = self._principal(f"user:{user_id}") if user_id else acting
+        owner = self._owner(acting, user_id)
         origin = ingest.Origin(acting.id, self._target_scope(owner, scope), owner.name, None,
-                               None)
+                               None, owner.id)
         row = ingest.cube_row(cube, origin, self.embedder.embed([clean])[0], extractor="api",
                               extractor_version="1", model=None, entity_ids=[])
         outcome = self.store.write_batch(acting.id, WriteBatch(scope=origin.scope, cubes=[row],
                                                                subject=owner.id))
+        # An identical live cube already in the scope is the one returned (created = false).
         return self.get(outcome.cubes[0].id, actor=acting.id)
 
     def update(self, cube_id: str, text: str, *, actor: str, reason: str = "update",
                expected_version: int | None = None) -> MemCube:
         """Write a new version; the previous one stays readable through history()."""
         clean = self._check_text(text, "text")
-        acting = self._principal(actor)
+        reason = validation.check_text(reason, "reason", self.settings.max_reason_chars,
+                                       "GRAPHMEM_MAX_REASON_CHARS")
+        if expected_version is not None:
+            validation.check_int(expected_version, "expected_version", 1)
+        acting = Principal.parse(actor)
         check = self._writable(acting, self._check_id(cube_id))
         if expected_version is not None and check.version != expected_version:
             raise Conflict(f"cube {cube_id} is at version {check.version}, "
@@ -325,7 +340,7 @@ class GraphMem:
         return self._transition(cube_id, actor, Status.GENERATED, [Status.ARCHIVED])
 
     def _transition(self, cube_id: str, actor: str, to: Status, from_: list[Status]) -> MemCube:
-        acting = self._principal(actor)
+        acting = Principal.parse(actor)
         check = self._writable(acting, self._check_id(cube_id))
         if not self.store.set_status(acting.id, check.vid, to=to.value,
                                      from_=[s.value for s in from_]):
@@ -347,7 +362,7 @@ class GraphMem:
     def merge_duplicates(self, *, actor: str) -> int:
         """Merge near-duplicate cubes in the scopes the actor may write (status merged, linked
         MERGED_INTO the survivor); the scheduler's tick runs the same pass."""
-        acting = self._principal(actor)
+        acting = Principal.parse(actor)
         return self.scheduler.lifecycle.merge(utcnow(), actor=acting.id).count
 
     def purge(self, *, user_id: str, actor: str) -> PurgeCounts:
@@ -358,19 +373,17 @@ class GraphMem:
         acting = Principal.parse(actor)
         if acting != target:
             raise PermissionDenied(f"only {target.id} may purge its memory; {acting.id} may not")
-        counts = self.store.purge_user(acting.id, target.id, target.name)
-        self._known_principals.discard(target.id)
-        return counts
+        return self.store.purge_user(acting.id, target.id)
 
     # --- reads --------------------------------------------------------------------------------
 
     def _check_id(self, cube_id: object) -> str:
-        if not isinstance(cube_id, str) or not cube_id or len(cube_id) > 200:
-            raise InvalidInput(f"cube id must be a non-empty string; got {cube_id!r}")
-        return cube_id
+        return validation.check_id(cube_id, "cube id")
 
     def get(self, cube_id: str, *, actor: str, version: int | None = None) -> MemCube:
-        acting = self._principal(actor)
+        acting = Principal.parse(actor)
+        if version is not None:
+            validation.check_int(version, "version", 1)
         stored = self.store.get_cube(acting.id, self._check_id(cube_id), version)
         if stored is None:
             raise NotFound(f"cube {cube_id!r} not found (or not readable by {acting.id})")
@@ -380,16 +393,16 @@ class GraphMem:
              kinds: Iterable[CubeKind | str] | None = None, include_archived: bool = False,
              limit: int = 100, offset: int = 0) -> list[MemCube]:
         acting = self._actor(actor, user_id)
-        if not 1 <= limit <= 10_000 or offset < 0:
-            raise InvalidInput("limit must be 1..10000 and offset >= 0")
+        validation.check_int(limit, "limit", 1, 10_000)
+        validation.check_int(offset, "offset", 0)
         statuses = None if include_archived else list(SEARCHABLE_STATUSES)
-        kind_list = [CubeKind(k).value for k in kinds] if kinds else None
+        kind_list = validation.check_choices(kinds, "kind", (k.value for k in CubeKind))
         rows = self.store.list_cubes(acting.id, owner=user_id, kinds=kind_list,
                                      statuses=statuses, limit=limit, offset=offset)
         return [cube_from_stored(r) for r in rows]
 
     def history(self, cube_id: str, *, actor: str) -> builtins.list[MemCube]:
-        acting = self._principal(actor)
+        acting = Principal.parse(actor)
         rows = self.store.history(acting.id, self._check_id(cube_id))
         if not rows:
             raise NotFound(f"cube {cube_id!r} not found (or not readable by {acting.id})")
@@ -413,17 +426,14 @@ class GraphMem:
         """Like search(), plus the token-budget chunks and per-retriever timings."""
         clean = self._check_text(query, "query")
         acting = self._actor(actor, user_id)
-        k = limit or self.settings.top_k
-        if not 1 <= k <= 1000:
-            raise InvalidInput("limit must be between 1 and 1000")
+        k = self.settings.top_k if limit is None else validation.check_int(limit, "limit", 1, 1000)
+        if session_id is not None:
+            check_name(session_id, "session id")
         if config is None:
-            if recipe not in RECIPES:
-                raise InvalidInput(f"unknown recipe {recipe!r}; known: {sorted(RECIPES)}")
+            if not isinstance(recipe, str) or recipe not in RECIPES:
+                raise InvalidInput(f"unknown recipe {recipe!r:.40}; known: {sorted(RECIPES)}")
             config = RECIPES[recipe]
-        try:
-            kind_list = [CubeKind(x).value for x in kinds] if kinds else None
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from exc
+        kind_list = validation.check_choices(kinds, "kind", (k.value for k in CubeKind))
         if owner is not None:
             check_name(owner, "owner")
         result = self.retriever.search(acting.id, clean, config, limit=k, owner=owner,
@@ -436,44 +446,62 @@ class GraphMem:
 
     def episode_message_ids(self, episode_ids: Sequence[str], *, actor: str) -> dict[str, str]:
         """Map episode node ids to the message ids the caller supplied (readable ones only)."""
-        acting = self._principal(actor)
-        rows = self.store.episode_message_ids(acting.id, list(episode_ids))
+        acting = Principal.parse(actor)
+        ids = validation.check_ids(episode_ids, "episode ids", self.settings.max_batch_items)
+        rows = self.store.episode_message_ids(acting.id, ids)
         return {eid: row["msg_id"] for eid, row in rows.items() if row.get("msg_id")}
 
     # --- sharing ------------------------------------------------------------------------------
 
     def create_shared_scope(self, name: str, *, actor: str) -> str:
-        acting = self._principal(actor)
+        acting = self._acting_for_acl(actor)
         scope = shared_scope(name)
         if not self.store.create_shared_scope(acting.id, scope):
             raise PermissionDenied(f"scope {scope} exists and is owned by someone else")
         return scope
 
     def create_group(self, name: str, *, actor: str) -> str:
-        acting = self._principal(actor)
+        acting = self._acting_for_acl(actor)
         group = Principal.parse(f"group:{name}")
         if not self.store.create_group(acting.id, group.id, group.name, group.own_scope):
             raise PermissionDenied(f"group {group.id} exists and was created by someone else")
-        self._known_principals.add(group.id)
         return group.own_scope
 
     def add_member(self, group: str, member: str, *, actor: str) -> None:
-        acting = self._principal(actor)
+        """Invite `member` into a group the actor owns. The invitation grants nothing until
+        the member accepts it (accept_invitation), so nobody joins a group without consent."""
+        acting = self._acting_for_acl(actor)
         g, m = Principal.parse(f"group:{group}"), Principal.parse(member)
+        self._require_principal(m)
         if not self.store.add_member(acting.id, g.id, m.id, m.kind, m.name):
             raise PermissionDenied(f"{acting.id} does not own group {g.id}")
 
+    def accept_invitation(self, group: str, *, actor: str) -> str:
+        """Join a group one was invited to; returns the group's scope."""
+        acting = self._acting_for_acl(actor)
+        g = Principal.parse(f"group:{group}")
+        if not self.store.accept_invitation(acting.id, g.id):
+            raise NotFound(f"{acting.id} has no invitation to {g.id}")
+        return g.own_scope
+
+    def _require_principal(self, principal: Principal) -> None:
+        """A group named as a member or grantee must exist: naming it must not create a group
+        principal that nobody created (and whose name nobody could then claim)."""
+        if principal.kind == "group" and not self.store.principal_exists(principal.id):
+            raise NotFound(f"no group {principal.id}")
+
     def grant(self, scope: str, principal: str, *, actor: str, read: bool = True,
               write: bool = False) -> None:
-        acting = self._principal(actor)
-        target = self._principal(principal)
+        acting = self._acting_for_acl(actor)
+        target = Principal.parse(principal)
+        self._require_principal(target)
         if not self.store.grant(acting.id, check_scope(scope), target.id, target.kind,
                                 target.name, read=read, write=write):
             raise PermissionDenied(f"{acting.id} does not own scope {scope}")
 
     def revoke(self, scope: str, principal: str, *, actor: str, read: bool = True,
                write: bool = True) -> None:
-        acting = self._principal(actor)
+        acting = Principal.parse(actor)
         target = Principal.parse(principal)
         if not self.store.revoke(acting.id, check_scope(scope), target.id, read=read,
                                  write=write):
@@ -485,12 +513,16 @@ class GraphMem:
         """Write a user's cubes (every version) and episodes as a portable bundle."""
         from graphmem.cubes.bundle import write_bundle
 
-        acting = self._principal(actor)
+        acting = Principal.parse(actor)
         owner = Principal.parse(f"user:{user_id}")
+        target = Path(path)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise InvalidInput(f"{target} exists and is not an empty directory; export writes a "
+                               "new bundle directory")
         cubes, episodes = self.store.export_user(acting.id, owner.name)
         if not cubes and not episodes:
             raise NotFound(f"nothing of user {owner.name!r} is readable by {acting.id}")
-        return write_bundle(Path(path), owner.name, [(cube_from_stored(c), c.embedding)
+        return write_bundle(target, owner.name, [(cube_from_stored(c), c.embedding)
                                                      for c in cubes], episodes, self.settings)
 
     def import_bundle(self, path: str | Path, *, user_id: str, actor: str | None = None,
@@ -500,11 +532,11 @@ class GraphMem:
 
         bundle = read_bundle(Path(path), self.settings, remap_ids=remap_ids)
         acting = self._actor(actor, user_id)
-        owner = self._principal(f"user:{user_id}")
+        owner = Principal.parse(f"user:{user_id}")
         rows: list[CubeRow] = []
         for cube, embedding in bundle.cubes:
             if embedding is None:
                 embedding = self.embedder.embed([cube.text])[0]
-            rows.append(bundle.row_for(cube, embedding, owner.name))
-        episodes = [dict(e, owner=owner.name) for e in bundle.episodes]
-        return self.store.import_rows(acting.id, owner.own_scope, rows, episodes)
+            rows.append(bundle.row_for(cube, embedding, owner))
+        episodes = [dict(e, owner=owner.name, owner_id=owner.id) for e in bundle.episodes]
+        return self.store.import_rows(acting.id, owner.own_scope, rows, episodes, owner=owner.id)

@@ -55,6 +55,10 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log deta
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:  # the driver logs each retry; GraphMem reports the outcome itself
         logging.getLogger("neo4j").setLevel(logging.ERROR)
+    try:  # every command reads the settings: one clear line for a bad GRAPHMEM_* value
+        Settings.load()
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
 
 
 def _memory(settings: Settings | None = None) -> Any:
@@ -164,11 +168,13 @@ def ingest(
     user: UserOpt = "default",
     fmt: Annotated[str, typer.Option(
         "--format", help="auto, messages, graphmem, prefeval or locomo.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Messages per write transaction.")] = 200,
+    batch_size: Annotated[int, typer.Option(
+        min=1, help="Messages per write transaction (at least 1).")] = 200,
     actor: ActorOpt = None,
 ) -> None:
     """Bulk-ingest conversations (plain message lists, GraphMem sessions, PrefEval or LoCoMo
-    files): one transaction per batch, with a progress bar. Re-running adds nothing new."""
+    files): the whole file is validated first, then one transaction per batch, with a progress
+    bar. Re-running adds nothing new."""
     import time
 
     from tqdm import tqdm
@@ -179,20 +185,34 @@ def ingest(
         raise _fail(ValueError(f"unknown --format {fmt!r}"))
     try:
         sessions = load_sessions(path, fmt)  # type: ignore[arg-type]
-    except (OSError, KeyError, TypeError, GraphMemError) as exc:
+    except GraphMemError as exc:
         raise _fail(exc) from exc
-    total = sum(len(s.messages) for s in sessions)
-    stats = {"episodes": 0, "cubes": 0, "superseded": 0, "duplicates": 0}
+    batches = [(s, i, s.messages[i:i + batch_size]) for s in sessions
+               for i in range(0, len(s.messages), batch_size)]
+    total = sum(len(part) for _, _, part in batches)
+    stats = {"batches": 0, "messages": 0, "episodes": 0, "cubes": 0, "superseded": 0,
+             "duplicates": 0}
     extractor = "?"
     started = time.perf_counter()
     try:
-        with _memory() as mem, tqdm(total=total, unit="msg", desc="ingesting") as bar:
-            for session in sessions:
-                for i in range(0, len(session.messages), batch_size):
-                    part = session.messages[i:i + batch_size]
+        mem = _memory()
+    except GraphMemError as exc:
+        raise _fail(exc) from exc
+    with mem:
+        try:
+            for session, i, part in batches:  # noqa: B007 - named in the error below
+                mem.validate_messages(part, first_index=i)
+        except GraphMemError as exc:
+            raise _fail(GraphMemError(f"session {session.session_id}: {exc}; the file was "
+                                      "validated first, so nothing was written")) from exc
+        try:
+            with tqdm(total=total, unit="msg", desc="ingesting") as bar:
+                for session, _, part in batches:
                     result = mem.add(part, user_id=session.user_id or user, actor=actor,
                                      session_id=session.session_id)
                     extractor = result.extractor
+                    stats["batches"] += 1
+                    stats["messages"] += len(part)
                     stats["episodes"] += result.episodes_written
                     stats["cubes"] += len(result.cubes)
                     stats["superseded"] += len(result.superseded)
@@ -200,8 +220,12 @@ def ingest(
                     bar.update(len(part))
             merged = sum(mem.merge_duplicates(actor=_actor(actor, u))
                          for u in {s.user_id or user for s in sessions})
-    except GraphMemError as exc:
-        raise _fail(exc) from exc
+        except GraphMemError as exc:
+            raise _fail(GraphMemError(
+                f"{exc}. Written before the failure (committed, kept): {stats['batches']} of "
+                f"{len(batches)} batches, {stats['messages']} messages, {stats['episodes']} "
+                f"episodes, {stats['cubes']} cubes; re-running adds only what is missing"
+            )) from exc
     elapsed = time.perf_counter() - started
     console.print(f"{len(sessions)} sessions, {total} messages in {elapsed:.1f}s "
                   f"({total / max(elapsed, 1e-9):.1f} msg/s), extractor {extractor}: "
@@ -214,7 +238,8 @@ def ingest(
 def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     user: UserOpt = "default",
-    limit: Annotated[int, typer.Option("--limit", "-k", help="How many results.")] = 5,
+    limit: Annotated[int, typer.Option("--limit", "-k", min=1, max=1000,
+                                       help="How many results (1-1000).")] = 5,
     actor: ActorOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

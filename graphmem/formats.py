@@ -67,16 +67,26 @@ def detect(data: Any) -> Format:
 
 
 def load_sessions(path: Path, fmt: Format = "auto") -> list[Session]:
-    data = read_json_or_jsonl(path)
+    """Every session of the file, or InvalidInput naming the shape that did not fit (the
+    readers index into the data freely; a file of another shape must not surface as a raw
+    KeyError or TypeError)."""
+    try:
+        data = read_json_or_jsonl(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from exc
     kind = detect(data) if fmt == "auto" else fmt
     stem = re.sub(r"[^A-Za-z0-9_.-]", "-", path.stem)[:60] or "file"
-    if kind == "messages":
-        return [Session(stem, list(data if isinstance(data, list) else [data]))]
-    if kind == "graphmem":
-        return list(_graphmem(data))
-    if kind == "prefeval":
-        return list(_prefeval(data, stem))
-    return list(_locomo(data))
+    try:
+        if kind == "messages":
+            return [Session(stem, list(data if isinstance(data, list) else [data]))]
+        if kind == "graphmem":
+            return list(_graphmem(data))
+        if kind == "prefeval":
+            return list(_prefeval(data, stem))
+        return list(_locomo(data))
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError) as exc:
+        raise InvalidInput(f"{path} is not a {kind} conversation file: "
+                           f"{type(exc).__name__}: {exc}") from exc
 
 
 def _graphmem(data: Any) -> Iterator[Session]:

@@ -60,6 +60,7 @@ class Origin:
     owner: str
     session_id: str | None
     agent_id: str | None
+    owner_id: str  # the owning principal ("user:maya"): erasure matches on it, not the name
 
 
 def episode_rows(messages: Sequence[Message], origin: Origin) -> list[EpisodeRow]:
@@ -69,6 +70,7 @@ def episode_rows(messages: Sequence[Message], origin: Origin) -> list[EpisodeRow
             EpisodeRow(
                 id=episode_id(origin.scope, origin.session_id, msg),
                 owner=origin.owner,
+                owner_id=origin.owner_id,
                 role=msg.role,
                 content=msg.content,
                 seq=seq,
@@ -108,7 +110,7 @@ def entity_rows(extraction: Extraction, origin: Origin) -> tuple[list[EntityRow]
         row = by_norm.get(norm)
         if row is None:
             row = EntityRow(entity_id(origin.scope, norm), origin.owner, name.strip(), norm,
-                            etype, [])
+                            etype, [], owner_id=origin.owner_id)
             by_norm[norm] = row
         elif row.type == "other" and etype != "other":
             row.type = etype
@@ -157,6 +159,7 @@ def cube_row(
         "memory_type": memory_type,
         "content_hash": cube_hash(kind, cube.text),
         "owner": origin.owner,
+        "owner_id": origin.owner_id,
         "agent_id": origin.agent_id,
         "session_id": origin.session_id,
         "priority": cube.priority,

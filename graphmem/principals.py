@@ -15,15 +15,16 @@ from typing import Literal
 from graphmem.errors import InvalidInput
 
 PrincipalKind = Literal["user", "agent", "group"]
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$")
+# fullmatch, not match with `$`: `$` also matches before a trailing newline ("bob\n").
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}")
 _SCOPE_KIND = {"user": "private", "agent": "agent", "group": "group"}
 
 
 def check_name(value: object, what: str) -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidInput(
             f"{what} must be 1-128 characters of letters, digits, '_', '.', '@' or '-' "
-            f"and start with a letter or digit; got {value!r}"
+            f"and start with a letter or digit; got {value!r:.80}"
         )
     return value
 

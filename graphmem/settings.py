@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graphmem.errors import InvalidInput
 from graphmem.schedulers.policy import SchedulerPolicy
 
 
@@ -61,6 +62,8 @@ class Settings(BaseSettings):
     max_text_chars: int = 16_000
     max_batch_items: int = 2_000
     max_metadata_bytes: int = 32_000
+    max_metadata_depth: int = 32
+    max_reason_chars: int = 2_000
 
     # --- Extraction -------------------------------------------------------------------------
     extractor: Literal["auto", "llm", "offline"] = "auto"
@@ -91,6 +94,18 @@ class Settings(BaseSettings):
         if "neo4j_uri" not in self.model_fields_set and self.neo4j_bolt_port != 7687:
             self.neo4j_uri = f"bolt://127.0.0.1:{self.neo4j_bolt_port}"
         return self
+
+    @classmethod
+    def load(cls) -> Settings:
+        """Settings from the environment, or InvalidInput naming each bad GRAPHMEM_* value
+        (instead of pydantic's multi-line report or a traceback)."""
+        try:
+            return cls()
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"GRAPHMEM_{'__'.join(str(p) for p in e['loc']).upper()}={e.get('input')!r:.60}: "
+                f"{e['msg']}" for e in exc.errors())
+            raise InvalidInput(f"invalid setting: {problems}") from exc
 
     @property
     def neo4j_home(self) -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 
 from graphmem.errors import GraphMemError
 from graphmem.models import utcnow
+from graphmem.principals import Principal
 from graphmem.schedulers.heat import Clock, FlushResult, HitRecorder, aware
 from graphmem.schedulers.lifecycle import Decay, Lifecycle, Merge, Transition
 from graphmem.schedulers.policy import SchedulerPolicy
@@ -178,8 +179,7 @@ class MemScheduler:
         now = self.now()
         ids = list(dict.fromkeys(cube_ids))
         note = RetrievalNote(recorded=len(ids))
-        owner = user_id or (actor.split(":", 1)[1] if actor.startswith("user:") else None)
-        wm = self._sessions.get(owner, session_id) if owner and session_id else None
+        wm = self._sessions.get(actor, session_id, user_id) if session_id else None
         if wm is not None:
             note.hit_rate = wm.observe(ids)
         try:
@@ -195,12 +195,13 @@ class MemScheduler:
                   len(ids), note.hit_rate)
         return note
 
-    def working_memory(self, user_id: str, session_id: str) -> WorkingMemory:
-        return self._sessions.get(user_id, session_id)
+    def working_memory(self, actor: str, session_id: str) -> WorkingMemory:
+        """The working memory of `actor`'s session ("user:maya", or a bare user id)."""
+        return self._sessions.get(Principal.parse(actor).id, session_id)
 
-    def preloaded(self, user_id: str, session_id: str) -> list[str]:
+    def preloaded(self, actor: str, session_id: str) -> list[str]:
         """The cube ids predicted for the session's next turn (empty before its first search)."""
-        wm = self._sessions.peek(user_id, session_id)
+        wm = self._sessions.peek(Principal.parse(actor).id, session_id)
         return wm.cube_ids if wm is not None else []
 
     def flush(self) -> FlushResult:
@@ -245,7 +246,7 @@ class MemScheduler:
             hottest=[HotCube(str(h["id"]), str(h["kind"]), str(h["status"]), str(h["scope"]),
                              str(h["text"]), float(h["heat"]), int(h["hits"]),
                              h.get("last_hit_at"), h.get("hot_since")) for h in hot],
-            working_memory=self._sessions.all_stats(),
+            working_memory=self._sessions.all_stats(actor),
             pending_hits=self.hits.pending,
         )
 

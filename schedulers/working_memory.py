@@ -37,6 +37,7 @@ class WorkingMemoryStats:
 
     user_id: str
     session_id: str
+    actor: str = ""  # the principal whose searches this session's prediction serves
     observations: int = 0
     retrieved: int = 0
     preloaded_hits: int = 0
@@ -52,14 +53,16 @@ class WorkingMemoryStats:
 
 
 class WorkingMemory:
-    """The preloaded cube ids of one (user, session) and how well they predicted searches."""
+    """The preloaded cube ids of one (actor, session) and how well they predicted searches.
+    `user_id` is whose turns the prediction reads (the owner filter of the preload query)."""
 
-    def __init__(self, user_id: str, session_id: str) -> None:
+    def __init__(self, user_id: str, session_id: str, actor: str = "") -> None:
         self.user_id = user_id
         self.session_id = session_id
+        self.actor = actor
         self.cubes: list[PreloadedCube] = []
         self.loaded = False
-        self._stats = WorkingMemoryStats(user_id, session_id)
+        self._stats = WorkingMemoryStats(user_id, session_id, actor)
 
     @property
     def cube_ids(self) -> list[str]:
@@ -111,19 +114,23 @@ class WorkingMemory:
 
 class WorkingMemories:
     """The working memories of the sessions seen in this process, least recently used
-    dropped first, so a long-running server does not grow one entry per session forever."""
+    dropped first, so a long-running server does not grow one entry per session forever.
+
+    Keyed by the acting principal and the session id: a session id is a caller's string, so
+    another principal naming the same session gets its own working memory and never reads or
+    overwrites this one."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._lock = threading.Lock()
         self._sessions: OrderedDict[tuple[str, str], WorkingMemory] = OrderedDict()
 
-    def get(self, user_id: str, session_id: str) -> WorkingMemory:
-        key = (user_id, session_id)
+    def get(self, actor: str, session_id: str, user_id: str | None = None) -> WorkingMemory:
+        key = (actor, session_id)
         with self._lock:
             wm = self._sessions.get(key)
             if wm is None:
-                wm = WorkingMemory(user_id, session_id)
+                wm = WorkingMemory(user_id or actor.partition(":")[2], session_id, actor)
                 self._sessions[key] = wm
                 while len(self._sessions) > self._capacity:
                     self._sessions.popitem(last=False)
@@ -131,10 +138,12 @@ class WorkingMemories:
                 self._sessions.move_to_end(key)
             return wm
 
-    def peek(self, user_id: str, session_id: str) -> WorkingMemory | None:
+    def peek(self, actor: str, session_id: str) -> WorkingMemory | None:
         with self._lock:
-            return self._sessions.get((user_id, session_id))
+            return self._sessions.get((actor, session_id))
 
-    def all_stats(self) -> list[WorkingMemoryStats]:
+    def all_stats(self, actor: str | None = None) -> list[WorkingMemoryStats]:
+        """Every session's stats, or only the sessions of `actor`."""
         with self._lock:
-            return [wm.stats() for wm in self._sessions.values()]
+            return [wm.stats() for (owner, _), wm in self._sessions.items()
+                    if actor is None or owner == actor]

@@ -90,6 +90,9 @@ def test_shared_scope_through_a_group(mem: GraphMem) -> None:
     team_scope = mem.create_group(f"team{tag}", actor=f"user:{lead}")
     mem.add_member(f"team{tag}", f"user:{member}", actor=f"user:{lead}")
     mem.add_member(f"team{tag}", f"agent:planner{tag}", actor=f"user:{lead}")
+    # An invitation grants nothing until the invited principal accepts it.
+    mem.accept_invitation(f"team{tag}", actor=f"user:{member}")
+    mem.accept_invitation(f"team{tag}", actor=f"agent:planner{tag}")
     fact = mem.remember("The staging database is Neo4j 5.26.", user_id=lead, scope=team_scope)
     assert mem.get(fact.id, actor=f"user:{member}").text.startswith("The staging")
     assert mem.get(fact.id, actor=f"agent:planner{tag}").id == fact.id

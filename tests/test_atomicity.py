@@ -19,7 +19,7 @@ from tests.faults import CuttableProxy, graphmem_behind_proxy
 
 
 def _batch(mem: GraphMem, uid: str, n: int) -> WriteBatch:
-    origin = Origin(f"user:{uid}", f"scope:private:{uid}", uid, "s1", None)
+    origin = Origin(f"user:{uid}", f"scope:private:{uid}", uid, "s1", None, f"user:{uid}")
     msgs = [Message(role="user", content=f"turn {i}: I like topic {i}") for i in range(n)]
     episodes = episode_rows(msgs, origin)
     vectors = mem.embedder.embed([m.content for m in msgs])

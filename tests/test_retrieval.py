@@ -26,7 +26,7 @@ def _write(mem: GraphMem, uid: str, items: list[tuple[str, list[str]]],
            relations: list[tuple[str, str, str]] = ()) -> dict[str, str]:  # type: ignore[assignment]
     """Cubes with explicit entities (test setup that does not depend on an extractor)."""
     mem.remember("setup", user_id=uid)
-    origin = Origin(f"user:{uid}", f"scope:private:{uid}", uid, None, None)
+    origin = Origin(f"user:{uid}", f"scope:private:{uid}", uid, None, None, f"user:{uid}")
     names = sorted({e for _, ents in items for e in ents})
     entities = [EntityRow(entity_id(origin.scope, normalise_entity(n)), uid, n,
                           normalise_entity(n), "other", [n]) for n in names]

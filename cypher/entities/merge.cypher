@@ -4,7 +4,7 @@ MATCH (actor:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE
 WITH s LIMIT 1
 UNWIND $rows AS row
 MERGE (e:Entity {id: row.id})
-  ON CREATE SET e.scope = s.id, e.scope_key = s.key, e.owner = row.owner, e.name = row.name, e.norm = row.norm,
+  ON CREATE SET e.scope = s.id, e.scope_key = s.key, e.owner = row.owner, e.owner_id = row.owner_id, e.name = row.name, e.norm = row.norm,
     e.type = row.type, e.aliases = [], e.created_at = datetime(), e.mentions = 0,
     e.name_embedding = row.embedding
 SET e.aliases = [a IN e.aliases WHERE NOT a IN row.aliases] + row.aliases,

@@ -7,7 +7,7 @@ UNWIND $rows AS row
 OPTIONAL MATCH (existing:Episode {id: row.id})
 WITH s, row, existing IS NULL AS is_new
 MERGE (e:Episode {id: row.id})
-  ON CREATE SET e.scope = s.id, e.owner = row.owner, e.session_id = row.session_id,
+  ON CREATE SET e.scope = s.id, e.owner = row.owner, e.owner_id = row.owner_id, e.session_id = row.session_id,
     e.agent_id = row.agent_id, e.role = row.role, e.content = row.content,
     e.msg_id = row.msg_id, e.ts = row.ts, e.seq = row.seq,
     e.created_at = datetime(), e.created_by = $actor

@@ -16,6 +16,7 @@ MATCH (loser:MemCube {vid: row.loser}), (survivor:MemCube {vid: row.survivor})
 WHERE loser.current AND survivor.current AND loser.scope = survivor.scope
   AND loser.status IN ['generated', 'activated'] AND survivor.status IN ['generated', 'activated']
   AND ($actor IS NULL OR loser.scope IN writable)
+REMOVE loser.live_key
 SET loser.status = 'merged', loser.merged_into = survivor.id,
     loser.status_changed_at = $now, loser.status_changed_by = $by,
     loser.status_reason = 'near_duplicate'

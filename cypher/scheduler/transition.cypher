@@ -9,5 +9,6 @@ MATCH (c:MemCube {vid: row.vid})
 WHERE c.current AND c.status IN $from AND c.status <> 'frozen'
   AND ($actor IS NULL OR c.scope IN writable)
 SET c.status = $to, c.status_changed_at = $now, c.status_changed_by = $by,
-    c.status_reason = row.reason
+    c.status_reason = row.reason,
+    c.live_key = CASE WHEN $to IN ['generated', 'activated'] THEN c.live_key END
 RETURN c.id AS id, row.reason AS reason

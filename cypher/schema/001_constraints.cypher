@@ -8,3 +8,6 @@ CREATE CONSTRAINT scope_id IF NOT EXISTS FOR (s:Scope) REQUIRE s.id IS UNIQUE;
 CREATE CONSTRAINT audit_id IF NOT EXISTS FOR (a:AuditEvent) REQUIRE a.id IS UNIQUE;
 CREATE CONSTRAINT promotion_request_id IF NOT EXISTS FOR (r:PromotionRequest) REQUIRE r.id IS UNIQUE;
 CREATE CONSTRAINT schema_version_id IF NOT EXISTS FOR (v:SchemaVersion) REQUIRE v.id IS UNIQUE;
+// Only a current, live (generated or activated) cube carries `live_key` = scope + '|' +
+// content hash: at most one live cube per content and scope, even under concurrent writers.
+CREATE CONSTRAINT memcube_live_key IF NOT EXISTS FOR (c:MemCube) REQUIRE c.live_key IS UNIQUE;

@@ -14,3 +14,8 @@ CREATE INDEX episode_owner_session IF NOT EXISTS FOR (e:Episode) ON (e.owner, e.
 CREATE INDEX promotion_scope_status IF NOT EXISTS FOR (r:PromotionRequest) ON (r.scope, r.status);
 CREATE INDEX audit_actor IF NOT EXISTS FOR (a:AuditEvent) ON (a.actor);
 CREATE INDEX audit_scope IF NOT EXISTS FOR (a:AuditEvent) ON (a.scope);
+// The principal that owns a node (user:<id> or agent:<id>): erasure matches on it, so a user
+// and an agent with the same name never erase each other's memory.
+CREATE INDEX memcube_owner_id IF NOT EXISTS FOR (c:MemCube) ON (c.owner_id);
+CREATE INDEX episode_owner_id IF NOT EXISTS FOR (e:Episode) ON (e.owner_id);
+CREATE INDEX entity_owner_id IF NOT EXISTS FOR (e:Entity) ON (e.owner_id);

@@ -18,7 +18,15 @@ from neo4j import Driver, GraphDatabase, ManagedTransaction
 from neo4j import exceptions as neo4j_errors
 from neo4j.time import Date, DateTime
 
-from graphmem.errors import Conflict, GraphMemError, PermissionDenied, StoreUnavailable
+from graphmem.errors import (
+    Conflict,
+    GraphMemError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+)
+from graphmem.principals import Principal
 from graphmem.settings import Settings
 from graphmem.store.audit_buffer import AuditBuffer
 from graphmem.store.protocol import (
@@ -38,6 +46,9 @@ log = logging.getLogger(__name__)
 # Retrievers over a vector index shared by all users: over-fetch, retry wider, then an exact
 # scan (search/<name>_exact.cypher) of the actor's readable cubes.
 ANN_RETRIEVERS = ("vector", "preferences")
+# The Bolt URIs GraphMem speaks (the driver's HTTP "Query API" is a preview without
+# transactions of the kind the store relies on).
+BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 T = TypeVar("T")
 
 
@@ -45,6 +56,13 @@ def scope_key(scope: str) -> str:
     """A single Lucene token per scope, so full-text queries can be narrowed to the actor's
     scopes inside the index (scope ids themselves split into several tokens)."""
     return "k" + hashlib.sha256(scope.encode("utf-8")).hexdigest()[:20]
+
+
+def _lost_scope(actor: str, scope: str) -> Conflict:
+    """A write whose access check passed at its start but whose scope then vanished: only a
+    concurrent erasure (or revoke) that held the locks while this transaction waited."""
+    return Conflict(f"{actor}'s access to {scope} was removed by a concurrent transaction (an "
+                    "erasure or a revoke) while this write waited; nothing was written")
 
 
 def _native(value: Any) -> Any:
@@ -81,18 +99,31 @@ class Neo4jStore:
         self._settings = settings
         self._q = Queries()
         self._db = settings.neo4j_database
-        self._driver = driver or GraphDatabase.driver(
-            settings.neo4j_uri,
-            auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
-            connection_timeout=settings.neo4j_connect_timeout_s,
-            max_transaction_retry_time=settings.neo4j_connect_timeout_s,
-            connection_acquisition_timeout=settings.neo4j_connect_timeout_s * 2,
-            notifications_min_severity="OFF",
-        )
+        self._driver = driver or self._connect(settings)
         self._audit_buffer = AuditBuffer(self._write_audit_batch,
                                          interval_s=settings.audit_flush_ms / 1000)
 
     # --- plumbing -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _connect(settings: Settings) -> Driver:
+        scheme = settings.neo4j_uri.partition("://")[0]
+        try:
+            if scheme not in BOLT_SCHEMES:
+                raise ValueError(f"scheme {scheme!r} is not one of {', '.join(BOLT_SCHEMES)}")
+            return GraphDatabase.driver(
+                settings.neo4j_uri,
+                auth=(settings.neo4j_user, settings.neo4j_password.get_secret_value()),
+                connection_timeout=settings.neo4j_connect_timeout_s,
+                max_transaction_retry_time=settings.neo4j_connect_timeout_s,
+                connection_acquisition_timeout=settings.neo4j_connect_timeout_s * 2,
+                notifications_min_severity="OFF",
+            )
+        except (ValueError, neo4j_errors.ConfigurationError) as exc:
+            raise InvalidInput(
+                f"GRAPHMEM_NEO4J_URI {settings.neo4j_uri!r} is not a Neo4j URI (use bolt://, "
+                f"neo4j://, or their +s / +ssc forms, e.g. bolt://127.0.0.1:7687): {exc}"
+            ) from exc
 
     def close(self) -> None:
         try:
@@ -106,8 +137,12 @@ class Neo4jStore:
     def _translated(self, what: str) -> Iterator[None]:
         try:
             yield
+        except GraphMemError:
+            raise  # raised on purpose inside a transaction (PermissionDenied is an OSError too)
         except neo4j_errors.ConstraintError as exc:
             raise Conflict(f"{what}: a concurrent write got there first ({exc.message})") from exc
+        except neo4j_errors.ClientError as exc:  # AuthError included
+            raise self._client_error(what, exc) from exc
         except (
             neo4j_errors.ServiceUnavailable,
             neo4j_errors.SessionExpired,
@@ -118,10 +153,24 @@ class Neo4jStore:
                 f"{what}: Neo4j at {self._settings.neo4j_uri} is unavailable ({exc}); "
                 "the transaction was rolled back, nothing was written"
             ) from exc
-        except neo4j_errors.AuthError as exc:
-            raise StoreUnavailable(
-                f"{what}: Neo4j rejected the credentials for user {self._settings.neo4j_user!r}"
-            ) from exc
+
+    def _client_error(self, what: str, exc: neo4j_errors.ClientError) -> Exception:
+        """The client errors a caller can act on; any other is a bug and stays as it is."""
+        code = exc.code or ""
+        if code.endswith("EntityNotFound"):
+            return Conflict(f"{what}: a node this write needed was deleted by a concurrent "
+                            "transaction (an erasure?); nothing was written")
+        if code.endswith("DatabaseNotFound"):
+            return StoreUnavailable(f"{what}: Neo4j at {self._settings.neo4j_uri} has no "
+                                    f"database {self._db!r} (GRAPHMEM_NEO4J_DATABASE)")
+        if code.endswith("AuthenticationRateLimit"):
+            return StoreUnavailable(f"{what}: Neo4j refuses logins for a while after too many "
+                                    "failed attempts; wait, then check GRAPHMEM_NEO4J_USER / "
+                                    "GRAPHMEM_NEO4J_PASSWORD")
+        if isinstance(exc, neo4j_errors.AuthError) or code.startswith("Neo.ClientError.Security"):
+            return StoreUnavailable(f"{what}: Neo4j rejected the credentials for user "
+                                    f"{self._settings.neo4j_user!r}")
+        return exc
 
     def _write(self, what: str, fn: Callable[[ManagedTransaction], T]) -> T:
         with self._translated(what), self._driver.session(database=self._db) as session:
@@ -189,18 +238,47 @@ class Neo4jStore:
         self, principal: str, kind: str, name: str, scope: str, scope_kind: str
     ) -> None:
         def fn(tx: ManagedTransaction) -> None:
-            self._run(
-                tx,
-                "acl/ensure_principal",
-                principal=principal,
-                kind=kind,
-                name=name,
-                scope=scope,
-                scope_kind=scope_kind,
-                scope_key=scope_key(scope),
-            )
+            self._ensure_principal_tx(tx, Principal.parse(principal))
 
         self._write("ensure principal", fn)
+
+    def _ensure_principal_tx(self, tx: ManagedTransaction, principal: Principal) -> None:
+        self._run(tx, "acl/ensure_principal", principal=principal.id, kind=principal.kind,
+                  name=principal.name, scope=principal.own_scope,
+                  scope_kind=principal.scope_kind, scope_key=scope_key(principal.own_scope))
+
+    def _begin_write(self, tx: ManagedTransaction, actor: str, scope: str, owner: str) -> None:
+        """First statements of every transaction that stores memory: the acting user or agent
+        exists from its first write on, the ACL and ownership checks pass, and the owner and
+        scope are locked against a concurrent erasure (cypher/acl/begin_write.cypher)."""
+        acting = Principal.parse(actor)
+        if acting.kind != "group":
+            self._ensure_principal_tx(tx, acting)
+        row = self._run(tx, "acl/begin_write", actor=actor, owner=owner, scope=scope,
+                        owner_scope=Principal.parse(owner).own_scope)[0]
+        if not row["actor_exists"]:
+            raise NotFound(f"no principal {actor}")
+        if not row["may_write_scope"] and acting.kind != "group" and scope == acting.own_scope:
+            # The statement above made sure of this scope; only an erasure that held its locks
+            # while this transaction waited can have taken it away again.
+            raise Conflict(f"{actor} was erased by a concurrent purge while this write waited; "
+                           "nothing was written")
+        if not row["may_write_scope"]:
+            raise PermissionDenied(f"{actor} may not write to scope {scope}")
+        if not row["may_own"]:
+            raise PermissionDenied(
+                f"{actor} may not write memories owned by {owner}: a write names its own "
+                f"actor as owner, unless {owner} granted it write on its private scope")
+
+    def principal_exists(self, principal: str) -> bool:
+        def fn(tx: ManagedTransaction) -> bool:
+            return bool(self._run(tx, "acl/principal_exists", principal=principal)[0]["exists"])
+
+        return self._read("principal", fn)
+
+    def accept_invitation(self, actor: str, group: str) -> bool:
+        return self._acl_write("accept_invitation", "acl/accept_invitation", actor,
+                               {"group": group}, subject=group)
 
     def _acl_write(self, action: str, query: str, actor: str, params: dict[str, Any], *,
                    audit_scope: str | None = None, subject: str | None = None) -> bool:
@@ -266,6 +344,7 @@ class Neo4jStore:
         """Episodes, entities, cubes, relations and the audit event: one transaction."""
 
         def fn(tx: ManagedTransaction) -> WriteOutcome:
+            self._begin_write(tx, actor, batch.scope, batch.subject or actor)
             episode_ids: list[str] = []
             new_ids: list[str] = []
             if batch.episodes:
@@ -274,7 +353,7 @@ class Neo4jStore:
                 episode_ids = [r["id"] for r in rows]
                 new_ids = [r["id"] for r in rows if r["is_new"]]
                 if len(rows) != len(batch.episodes):
-                    raise PermissionDenied(f"{actor} may not write to scope {batch.scope}")
+                    raise _lost_scope(actor, batch.scope)
             if batch.session_links:
                 self._run(tx, "episodes/link_session",
                           pairs=[{"prev": a, "next": b} for a, b in batch.session_links])
@@ -284,14 +363,14 @@ class Neo4jStore:
                                  rows=[vars(e) for e in batch.entities])
                 entity_ids = [r["id"] for r in rows]
                 if len(rows) != len(batch.entities):
-                    raise PermissionDenied(f"{actor} may not write to scope {batch.scope}")
+                    raise _lost_scope(actor, batch.scope)
             cubes: list[CubeWrite] = []
             if batch.cubes:
                 rows = self._run(tx, "cubes/create", actor=actor, scope=batch.scope,
                                  rows=[vars(c) for c in batch.cubes])
                 cubes = [CubeWrite(r["requested_id"], r["id"], r["created"]) for r in rows]
                 if len(rows) != len(batch.cubes):
-                    raise PermissionDenied(f"{actor} may not write to scope {batch.scope}")
+                    raise _lost_scope(actor, batch.scope)
             if batch.relations:
                 self._run(tx, "entities/relate", rows=[vars(r) for r in batch.relations])
             superseded: list[str] = []
@@ -413,12 +492,13 @@ class Neo4jStore:
 
     # --- erasure, export, import --------------------------------------------------------------
 
-    def purge_user(self, actor: str, principal: str, user_id: str) -> PurgeCounts:
+    def purge_user(self, actor: str, principal: str) -> PurgeCounts:
         # Queued search events naming the user must reach the graph before the erasure, or
         # they would be written after it.
         self._audit_buffer.flush()
         def fn(tx: ManagedTransaction) -> PurgeCounts:
-            rows = self._run(tx, "cubes/purge_user", principal=principal, user_id=user_id)
+            self._run(tx, "cubes/purge_lock", principal=principal)
+            rows = self._run(tx, "cubes/purge_user", principal=principal)
             counts = PurgeCounts(0, 0, 0, 0, 0) if not rows else PurgeCounts(
                 rows[0]["cubes"], rows[0]["episodes"], rows[0]["entities"],
                 rows[0]["audit_events"], rows[0]["scopes"])
@@ -448,10 +528,9 @@ class Neo4jStore:
         return self._write("export", fn)
 
     def import_rows(self, actor: str, scope: str, cubes: list[CubeRow],
-                    episodes: list[dict[str, Any]]) -> int:
+                    episodes: list[dict[str, Any]], *, owner: str) -> int:
         def fn(tx: ManagedTransaction) -> int:
-            if not self._run(tx, "acl/can_write", actor=actor, scope=scope)[0]["allowed"]:
-                raise PermissionDenied(f"{actor} may not write to scope {scope}")
+            self._begin_write(tx, actor, scope, owner)
             if episodes:
                 got = self._run(tx, "cubes/import_episodes", actor=actor, scope=scope,
                                 rows=episodes)
@@ -461,8 +540,9 @@ class Neo4jStore:
             rows = self._run(tx, "cubes/import_versions", actor=actor, scope=scope,
                              rows=[vars(c) for c in cubes])
             if len(rows) != len(cubes):
-                raise Conflict("the bundle holds cube versions that exist in another scope; "
-                               "import with new ids (remap_ids=True)")
+                raise Conflict("the bundle holds cube ids or versions that exist in another "
+                               "scope; nothing was imported; import with new ids "
+                               "(remap_ids=True)")
             ids = sorted({c.props["id"] for c in cubes})
             self._run(tx, "cubes/link_versions", ids=ids)
             created = sum(1 for r in rows if r["is_new"])
