@@ -54,6 +54,10 @@ class SearchConfig(BaseModel):
         default_factory=lambda: {"preference": 0.15},
         description="added to a candidate's fused score by cube kind, e.g. distilled "
         "preferences over raw episode turns")
+    kind_boost_when: Literal["always", "preference_questions"] = Field(
+        default="always",
+        description="apply kind_boost to every query, or only to queries that ask for a "
+        "recommendation or the asker's preferences (graphmem.retrieval.intent)")
     include_superseded: bool = False
     rerank: Literal["none", "cross-encoder"] = "none"
     rerank_model: str | None = None
