@@ -250,20 +250,28 @@ def test_which_queries_ask_for_a_preference(query: str, asks: bool) -> None:
     assert asks_for_preference(query) is asks
 
 
-def test_kind_prior_can_follow_what_the_question_asks(mem: GraphMem, uid: str) -> None:
-    """The preference lift carries a preference past a closer fact for a request for advice,
-    and stays off for a question about what someone did."""
+def test_a_config_can_route_preference_questions(mem: GraphMem, uid: str) -> None:
+    """A preference lift carries a preference past a closer fact for a request for advice;
+    routed, it stays off for a question about what someone did."""
     fact = mem.remember("Maya painted a lake sunrise in Porto last year.", user_id=uid,
                         kind=CubeKind.FACT).id
     pref = mem.remember("Maya loves painting landscapes.", user_id=uid,
                         kind=CubeKind.PREFERENCE).id
-    always = SearchConfig(kind_boost={"preference": 1.0})
-    asked = always.model_copy(update={"kind_boost_when": "preference_questions"})
+    always = SearchConfig(kind_boost={"preference": 1.0}, for_preference_questions=None)
+    routed = SearchConfig(kind_boost={}, for_preference_questions={
+        "kind_boost": {"preference": 1.0}, "fulltext": {"weight": 0.05}})
+    asked = routed.for_query("Can you suggest a painting class for me?")
+    assert asked.kind_boost == {"preference": 1.0} and asked.fulltext.weight == 0.05
+    assert asked.fulltext.candidates == routed.fulltext.candidates  # nested fields merge
+    assert asked.for_preference_questions is None
+    assert routed.for_query("Where does Maya live?") is routed
 
     def top(query: str, config: SearchConfig) -> str:
         return mem.search(query, user_id=uid, config=config, limit=2)[0].cube.id
 
     question = "When did Maya paint a lake sunrise in Porto?"
     assert top(question, always) == pref  # the constant prior outranks the answer
-    assert top(question, asked) == fact
-    assert top("Can you suggest a painting class for me?", asked) == pref
+    assert top(question, routed) == fact
+    assert top("Can you suggest a painting class for me?", routed) == pref
+    with pytest.raises(ValueError):
+        SearchConfig(for_preference_questions={"fulltext": {"weight": -1}})

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from graphmem.retrieval import intent
 
 RetrieverName = Literal["vector", "fulltext", "graph_walk", "preferences", "readable_cubes"]
 
@@ -54,10 +56,11 @@ class SearchConfig(BaseModel):
         default_factory=lambda: {"preference": 0.15},
         description="added to a candidate's fused score by cube kind, e.g. distilled "
         "preferences over raw episode turns")
-    kind_boost_when: Literal["always", "preference_questions"] = Field(
-        default="always",
-        description="apply kind_boost to every query, or only to queries that ask for a "
-        "recommendation or the asker's preferences (graphmem.retrieval.intent)")
+    for_preference_questions: dict[str, Any] | None = Field(
+        default=None,
+        description="fields that replace this config's (nested ones merged) when the query "
+        "asks for a recommendation or the asker's preferences (graphmem.retrieval.intent); "
+        "None: every query runs with this config")
     include_superseded: bool = False
     rerank: Literal["none", "cross-encoder"] = "none"
     rerank_model: str | None = None
@@ -67,13 +70,44 @@ class SearchConfig(BaseModel):
     top_k_chunks: int = Field(default=3, ge=1)
     chunk_tokens: int = Field(default=512, ge=16)
 
+    @model_validator(mode="after")
+    def _route_is_valid(self) -> SearchConfig:
+        if self.for_preference_questions is not None:
+            self._routed()
+        return self
+
+    def for_query(self, query: str) -> SearchConfig:
+        """The config ``query`` runs with. A request for a suggestion rarely shares words with
+        the preference that answers it ("Can you suggest some PC games?" / "I can't stand
+        violent games") and wants the asker's preferences first; a question about what
+        someone did restates the words of the turn that answers it ("When did Caroline go to
+        the support group?"), where keyword evidence counts and a preference lift misleads."""
+        if self.for_preference_questions is None or not intent.asks_for_preference(query):
+            return self
+        return self._routed()
+
+    def _routed(self) -> SearchConfig:
+        base = self.model_dump(exclude={"for_preference_questions"})
+        return SearchConfig.model_validate(_merged(base, self.for_preference_questions or {}))
+
     def enabled(self) -> list[RetrieverName]:
         names: list[RetrieverName] = ["vector", "fulltext", "graph_walk", "preferences"]
         return [n for n in names if getattr(self, n).enabled]
 
 
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` laid over it, nested dicts merged key by key."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kind_boost":
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def _only(name: RetrieverName) -> SearchConfig:
-    cfg = SearchConfig()
+    cfg = SearchConfig(for_preference_questions=None)
     for other in ("vector", "fulltext", "graph_walk", "preferences"):
         setattr(cfg, other, getattr(cfg, other).model_copy(update={"enabled": other == name}))
     cfg.graph_seed_from_top = 0

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from graphmem.embeddings import Embedder
 from graphmem.models import SEARCHABLE_STATUSES, SearchHit
 from graphmem.records import cube_from_stored
-from graphmem.retrieval import baselines, fusion, intent, lucene
+from graphmem.retrieval import baselines, fusion, lucene
 from graphmem.retrieval.config import RetrieverName, SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
@@ -60,6 +60,7 @@ class HybridRetriever:
     ) -> RetrievalResult:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        config = config.for_query(query)
         base: dict[str, Any] = {
             "owner": owner,
             "kinds": kinds,
@@ -183,10 +184,9 @@ class HybridRetriever:
                 weights)
         props = {c.props["id"]: {**c.props, "_episode_ids": c.episode_ids}
                  for rows in results.values() for c in rows}
-        kind_boost = _kind_boost(config, query)
         for cid in fused:
             p = props[cid]
-            fused[cid] += kind_boost.get(p.get("kind", ""), 0.0)
+            fused[cid] += config.kind_boost.get(p.get("kind", ""), 0.0)
             boost = config.priority_weight * PRIORITY_BONUS.get(p.get("priority", "mid"), 0.0)
             if config.recency_half_life_days:
                 boost += config.recency_weight * recency_factor(
@@ -229,14 +229,6 @@ class HybridRetriever:
                     break
         return SearchHit(cube=cube_from_stored(by_id[cid]), score=score, scores=scores,
                          explanation=" + ".join(why))
-
-
-def _kind_boost(config: SearchConfig, query: str) -> dict[str, float]:
-    """The kind prior this query gets: a preference lift helps a request for a suggestion and
-    hurts a question about what someone did (see graphmem.retrieval.intent)."""
-    if config.kind_boost_when == "always" or intent.asks_for_preference(query):
-        return config.kind_boost
-    return {}
 
 
 def reserve_slots(hits: list[SearchHit], limit: int, slots: int, kind: str) -> list[SearchHit]:
