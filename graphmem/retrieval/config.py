@@ -8,6 +8,15 @@ from pydantic import BaseModel, Field, model_validator
 
 from graphmem.retrieval import intent
 
+# A request for a recommendation runs with PrefEval's recipe: the vector retriever leads (10
+# candidates, BM25 at 0.05) and preference cubes get +0.15, so the asker's stated preference
+# outranks the semantically closer chit-chat (recall@5 at 300 distractor turns 0.94 -> 0.97).
+PREFERENCE_ROUTE: dict[str, Any] = {
+    "vector": {"candidates": 10},
+    "fulltext": {"weight": 0.05, "candidates": 20},
+    "kind_boost": {"preference": 0.15},
+}
+
 RetrieverName = Literal["vector", "fulltext", "graph_walk", "preferences", "readable_cubes"]
 
 
@@ -27,8 +36,12 @@ class SearchConfig(BaseModel):
     that is also semantically close but cannot carry one that is not. "rrf" is reciprocal rank
     fusion (k=60, Cormack et al.); "weighted" sums min-max normalised scores."""
 
-    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=10)
-    fulltext: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
+    # Questions about what someone did or said (LoCoMo) restate the words of the turn that
+    # answers them: BM25 weighs half as much as the cosine and both bring 30 candidates.
+    # Requests for a suggestion get the vector-led recipe tuned on PrefEval instead
+    # (PREFERENCE_ROUTE); benchmarks/README.md has both measurements.
+    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=30)
+    fulltext: RetrieverConfig = RetrieverConfig(weight=0.5, candidates=30)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     preferences: RetrieverConfig = Field(
         default=RetrieverConfig(enabled=True, weight=0.0, candidates=3),
@@ -53,11 +66,11 @@ class SearchConfig(BaseModel):
     recency_weight: float = Field(default=0.1, ge=0.0)
     priority_weight: float = Field(default=0.05, ge=0.0)
     kind_boost: dict[str, float] = Field(
-        default_factory=lambda: {"preference": 0.15},
+        default_factory=dict,
         description="added to a candidate's fused score by cube kind, e.g. distilled "
         "preferences over raw episode turns")
     for_preference_questions: dict[str, Any] | None = Field(
-        default=None,
+        default_factory=lambda: dict(PREFERENCE_ROUTE),
         description="fields that replace this config's (nested ones merged) when the query "
         "asks for a recommendation or the asker's preferences (graphmem.retrieval.intent); "
         "None: every query runs with this config")
@@ -88,7 +101,8 @@ class SearchConfig(BaseModel):
 
     def _routed(self) -> SearchConfig:
         base = self.model_dump(exclude={"for_preference_questions"})
-        return SearchConfig.model_validate(_merged(base, self.for_preference_questions or {}))
+        merged = _merged(base, self.for_preference_questions or {})
+        return SearchConfig.model_validate({**merged, "for_preference_questions": None})
 
     def enabled(self) -> list[RetrieverName]:
         names: list[RetrieverName] = ["vector", "fulltext", "graph_walk", "preferences"]
@@ -116,6 +130,11 @@ def _only(name: RetrieverName) -> SearchConfig:
 
 RECIPES: dict[str, SearchConfig] = {
     "hybrid": SearchConfig(),
+    # The default before routing: PrefEval's recipe for every query (kept for comparison).
+    "hybrid_prefeval": SearchConfig(
+        vector=RetrieverConfig(weight=1.0, candidates=10),
+        fulltext=RetrieverConfig(weight=0.05, candidates=20),
+        kind_boost={"preference": 0.15}, for_preference_questions=None),
     "hybrid_rrf": SearchConfig(fusion="rrf", fulltext=RetrieverConfig(weight=1.0),
                                graph_walk=RetrieverConfig(weight=0.5, candidates=20)),
     "hybrid_mmr": SearchConfig(mmr_lambda=0.7),
