@@ -19,7 +19,7 @@ from pathlib import Path
 from graphmem.eval.cli import default_prefeval_dir
 from graphmem.eval.prefeval import Form, load_inter_turns, load_items
 from graphmem.eval.runner import GraphMemSystem, run_prefeval
-from graphmem.retrieval.config import RECIPES, RetrieverConfig, SearchConfig
+from graphmem.retrieval.config import PREFERENCE_ROUTE, RECIPES, RetrieverConfig, SearchConfig
 
 
 def variants() -> dict[str, SearchConfig]:
@@ -35,7 +35,9 @@ def variants() -> dict[str, SearchConfig]:
             update={"fulltext": RetrieverConfig(enabled=False)}),
         "similarity, no graph": default.model_copy(
             update={"graph_walk": RetrieverConfig(enabled=False)}),
-        "similarity, no kind prior": default.model_copy(update={"kind_boost": {}}),
+        "similarity, no kind prior": default.model_copy(update={
+            "for_preference_questions": {**PREFERENCE_ROUTE, "kind_boost": {}}}),
+        "no routing (hybrid_prefeval)": RECIPES["hybrid_prefeval"],
         "similarity, no preference channel": default.model_copy(
             update={"preferences": RetrieverConfig(enabled=False)}),
         "rrf k60, weights 1/1/1": SearchConfig(

@@ -177,6 +177,27 @@ def test_all_roles_baseline_indexes_the_other_speaker(conv: LocomoConversation) 
                for r in user_only.retrieve("ada", "sailing boat Maas", 10))
 
 
+class KeepingSystem(ScriptedSystem):
+    """A scripted system whose memory outlives a run, like GraphMem's graph."""
+
+    def holds(self, user_id: str) -> bool:
+        return user_id in self.ingested
+
+
+def test_reuse_searches_a_kept_ingestion_without_ingesting_again(
+    conv: LocomoConversation,
+) -> None:
+    system = KeepingSystem({})
+    run_locomo([conv], [system], progress=False, run_tag="t", cleanup=False)
+    first = {u: list(t) for u, t in system.ingested.items()}
+    system.resets.clear()
+    outcomes = run_locomo([conv], [system], progress=False, run_tag="t", cleanup=False,
+                          reuse=True)
+    assert system.resets == [] and system.ingested == first and len(outcomes) == 5
+    run_locomo([conv], [system], progress=False, run_tag="other", cleanup=False, reuse=True)
+    assert len(system.ingested) == 4  # another tag names other memories: ingested
+
+
 def test_answer_scores_by_hand() -> None:
     assert token_f1("the Maas river", "the Maas") == pytest.approx(2 / 3)
     assert token_f1("Rotterdam", "the Maas") == 0.0
@@ -243,6 +264,14 @@ def test_cli_baselines_without_neo4j(tmp_path: Path) -> None:
     assert "skipped" in (tmp_path / "report.md").read_text().lower()
     bad = CliRunner().invoke(app, ["locomo", "--data", str(TINY), "--conversations", "7"])
     assert bad.exit_code != 0
+    no_tag = CliRunner().invoke(app, ["locomo", "--data", str(TINY), "--systems", "bm25",
+                                      "--reuse"])
+    assert no_tag.exit_code != 0 and "--run-tag" in no_tag.output
+    views = tmp_path / "views.json"
+    views.write_text(json.dumps({"x": {"fulltext": {"weight": -1}}}))
+    bad_view = CliRunner().invoke(app, ["locomo", "--data", str(TINY), "--systems", "bm25",
+                                        "--views", str(views)])
+    assert bad_view.exit_code != 0
 
 
 def test_graphmem_adapter_keeps_dates_sessions_and_dia_ids(
@@ -295,3 +324,48 @@ def test_cli_end_to_end_on_real_neo4j(
         prefix=f"locomo-{summary['meta']['run_tag']}-", database_=neo4j_settings.neo4j_database,
     )
     assert records[0]["n"] == 0  # both speakers' memories purged after the run
+
+
+def test_cli_keeps_reuses_and_answers_with_views_on_real_neo4j(
+    tmp_path: Path, neo4j_settings: Settings, driver: Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAPHMEM_NEO4J_URI", neo4j_settings.neo4j_uri)
+    monkeypatch.setenv("GRAPHMEM_NEO4J_USER", neo4j_settings.neo4j_user)
+    monkeypatch.setenv("GRAPHMEM_NEO4J_PASSWORD",
+                       neo4j_settings.neo4j_password.get_secret_value())
+    monkeypatch.setenv("GRAPHMEM_NEO4J_DATABASE", neo4j_settings.neo4j_database)
+    views = tmp_path / "views.json"
+    views.write_text(json.dumps({"vector": {"fulltext": {"enabled": False},
+                                            "graph_walk": {"enabled": False}}}))
+    tag = f"keep{tmp_path.name[-6:]}"
+    prefix = f"locomo-{tag}-"
+
+    def episodes() -> int:
+        records, _, _ = driver.execute_query(
+            "MATCH (e:Episode) WHERE e.owner STARTS WITH $prefix RETURN count(e) AS n",
+            prefix=prefix, database_=neo4j_settings.neo4j_database)
+        return int(records[0]["n"])
+
+    def run(*extra: str) -> dict[str, Any]:
+        out = tmp_path / str(len(list(tmp_path.iterdir())))
+        result = CliRunner().invoke(
+            app, ["locomo", "--data", str(TINY), "--systems", "graphmem", "--no-llm", "--quiet",
+                  "--run-tag", tag, "--views", str(views), "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        summary: dict[str, Any] = json.loads((out / "summary.json").read_text())
+        return summary
+
+    try:
+        first = run("--keep")
+        kept = episodes()
+        assert kept > 0
+        again = run("--reuse")
+        assert episodes() == kept and again["meta"]["reused_ingestion"] is True
+        assert [r["system"] for r in again["overall"]] == ["graphmem", "graphmem[vector]"]
+        assert again["overall"] == [
+            {**r, "ingest_s": again["overall"][i]["ingest_s"],
+             "retrieve_s": again["overall"][i]["retrieve_s"]}
+            for i, r in enumerate(first["overall"])]
+    finally:
+        run()  # without --keep the memories are purged at the end
+    assert episodes() == 0

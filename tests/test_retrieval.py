@@ -15,6 +15,7 @@ from graphmem.models import CubeKind, CubeMeta, CubePayload, MemCube, NewCube, S
 from graphmem.retrieval import RECIPES, SearchConfig
 from graphmem.retrieval.config import RetrieverConfig
 from graphmem.retrieval.fusion import reciprocal_rank_fusion, weighted_score_fusion
+from graphmem.retrieval.intent import asks_for_preference
 from graphmem.retrieval.lucene import term_query
 from graphmem.retrieval.packing import count_tokens, pack
 from graphmem.retrieval.pipeline import reserve_slots
@@ -233,3 +234,44 @@ def test_in_process_baselines_rank_the_same_readable_cubes(mem: GraphMem, uid: s
     assert hits[0].cube.id == ids["I prefer window seats on long flights."]
     assert all(h.cube.meta.owner == uid for h in hits)
     assert recipe in hits[0].explanation
+
+
+@pytest.mark.parametrize(("query", "asks"), [
+    ("Can you suggest some PC games for me to try?", True),
+    ("What should I cook tonight?", True),
+    ("Any tips for a first marathon?", True),
+    ("Which do you recommend, the train or the bus?", True),
+    ("What is Maya's favourite cuisine?", True),
+    ("What did Caroline research?", False),
+    ("When did Melanie paint a sunrise?", False),
+    ("Where does Maya live?", False),
+])
+def test_which_queries_ask_for_a_preference(query: str, asks: bool) -> None:
+    assert asks_for_preference(query) is asks
+
+
+def test_a_config_can_route_preference_questions(mem: GraphMem, uid: str) -> None:
+    """A preference lift carries a preference past a closer fact for a request for advice;
+    routed, it stays off for a question about what someone did."""
+    fact = mem.remember("Maya painted a lake sunrise in Porto last year.", user_id=uid,
+                        kind=CubeKind.FACT).id
+    pref = mem.remember("Maya loves painting landscapes.", user_id=uid,
+                        kind=CubeKind.PREFERENCE).id
+    always = SearchConfig(kind_boost={"preference": 1.0}, for_preference_questions=None)
+    routed = SearchConfig(kind_boost={}, for_preference_questions={
+        "kind_boost": {"preference": 1.0}, "fulltext": {"weight": 0.05}})
+    asked = routed.for_query("Can you suggest a painting class for me?")
+    assert asked.kind_boost == {"preference": 1.0} and asked.fulltext.weight == 0.05
+    assert asked.fulltext.candidates == routed.fulltext.candidates  # nested fields merge
+    assert asked.for_preference_questions is None
+    assert routed.for_query("Where does Maya live?") is routed
+
+    def top(query: str, config: SearchConfig) -> str:
+        return mem.search(query, user_id=uid, config=config, limit=2)[0].cube.id
+
+    question = "When did Maya paint a lake sunrise in Porto?"
+    assert top(question, always) == pref  # the constant prior outranks the answer
+    assert top(question, routed) == fact
+    assert top("Can you suggest a painting class for me?", routed) == pref
+    with pytest.raises(ValueError):
+        SearchConfig(for_preference_questions={"fulltext": {"weight": -1}})

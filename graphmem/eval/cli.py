@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from graphmem.eval.baselines import CachedEncoder
     from graphmem.eval.llm import OpenAICompatibleBackend
     from graphmem.eval.protocol import MemorySystem
+    from graphmem.retrieval.config import SearchConfig
     from graphmem.settings import Settings
 
 app = typer.Typer(
@@ -82,6 +83,14 @@ LlmOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+ViewsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="JSON file {label: SearchConfig fields}: GraphMem also answers with each of these "
+        "configs over the same ingestion (reported as graphmem[label]).",
+        exists=True, dir_okay=False,
+    ),
+]
 
 
 @app.command()
@@ -117,6 +126,7 @@ def prefeval(
         ),
     ] = False,
     llm: LlmOpt = False,
+    views: ViewsOpt = None,
     out: OutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -138,7 +148,7 @@ def prefeval(
     ks = sorted(set(_ints(k, "--k")))
     setting_list = sorted(set(_ints(settings, "--settings")))
     items = load_items(data_dir, chosen_forms, _split(topics) if topics else None, limit)
-    graph_settings, built, chat, _ = _build(systems, llm)
+    graph_settings, built, chat, _ = _build(systems, llm, _view_configs(views))
     from graphmem.eval.prefeval_llm import PrefEvalLLM
 
     try:
@@ -164,6 +174,7 @@ def prefeval(
         "limit": limit,
         "items": len(items),
         "incremental": not fresh_per_setting,
+        "views": str(views) if views is not None else None,
         "llm": chat.model if chat is not None else None,
         "embedding_device": graph_settings.embedding_device,
     }
@@ -208,6 +219,22 @@ def locomo(
             "when one is configured).",
         ),
     ] = None,
+    views: ViewsOpt = None,
+    run_tag: Annotated[
+        str | None,
+        typer.Option(help="Tag naming the ingested memories (default: the start time)."),
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the ingested memories after the run.")
+    ] = False,
+    reuse: Annotated[
+        bool,
+        typer.Option(
+            "--reuse",
+            help="Search memories an earlier --keep run left under --run-tag instead of "
+            "ingesting again (implies --keep).",
+        ),
+    ] = False,
     out: OutOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -233,21 +260,26 @@ def locomo(
                                    limit)
     except (FileNotFoundError, ValueError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--data/--conversations") from exc
+    if reuse and run_tag is None:
+        raise typer.BadParameter("--reuse needs the --run-tag of a --keep run",
+                                 param_hint="--reuse")
     configured = Settings()
     use_llm = llm if llm is not None else bool(configured.llm_base_url and configured.llm_model)
-    graph_settings, built, chat, _ = _build(systems, use_llm)
+    graph_settings, built, chat, _ = _build(systems, use_llm, _view_configs(views))
     console = Console()
     if chat is None:
         console.print(NO_LLM_NOTE)
-    run_tag = time.strftime("%Y%m%d%H%M%S")
+    run_tag = run_tag or time.strftime("%Y%m%d%H%M%S")
     try:
         outcomes = run_locomo(
             convs,
             built,
             ks=ks,
             llm=LocomoLLM(chat) if chat is not None else None,
+            cleanup=not (keep or reuse),
             progress=not quiet,
             run_tag=run_tag,
+            reuse=reuse,
         )
     finally:
         _close(built, chat)
@@ -260,6 +292,8 @@ def locomo(
         "dropped_evidence_ids": [i for c in convs for i in c.dropped_evidence_ids],
         "hits_per_memory": max(ks),
         "run_tag": run_tag,
+        "reused_ingestion": reuse,
+        "views": str(views) if views is not None else None,
         "llm": chat.model if chat is not None else None,
         "embedding_device": graph_settings.embedding_device,
     }
@@ -339,8 +373,27 @@ def _lazy_encoder(device: str) -> Callable[[], CachedEncoder]:
     return get
 
 
+def _view_configs(path: Path | None) -> dict[str, SearchConfig]:
+    """{label: SearchConfig} from a JSON file of {label: SearchConfig fields}."""
+    if path is None:
+        return {}
+    import json
+
+    from pydantic import ValidationError
+
+    from graphmem.retrieval.config import SearchConfig
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object {label: config}")
+        return {str(label): SearchConfig.model_validate(fields) for label, fields in raw.items()}
+    except (ValueError, ValidationError) as exc:
+        raise typer.BadParameter(f"{path}: {exc}", param_hint="--views") from exc
+
+
 def _build(
-    systems: str, llm: bool
+    systems: str, llm: bool, view_configs: dict[str, SearchConfig] | None = None
 ) -> tuple[
     Settings, list[MemorySystem], OpenAICompatibleBackend | None, Callable[[], CachedEncoder]
 ]:
@@ -351,7 +404,7 @@ def _build(
     settings = Settings()
     encoder = _lazy_encoder(settings.embedding_device)
     try:
-        built = make_systems(_split(systems), encoder, settings)
+        built = make_systems(_split(systems), encoder, settings, view_configs)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--systems") from exc
     if not built:

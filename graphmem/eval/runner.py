@@ -356,10 +356,15 @@ def run_locomo(
     cleanup: bool = True,
     progress: bool = True,
     run_tag: str = "run",
+    reuse: bool = False,
 ) -> list[LocomoOutcome]:
     """Ingest each conversation as both speakers' memories into every system and score every
     question (``max(ks)`` hits per memory; the LLM, for each system's main view, answers from
-    the merged top ``max(ks)``)."""
+    the merged top ``max(ks)``).
+
+    With ``reuse``, a speaker memory a system already holds under this ``run_tag`` (kept by an
+    earlier run with ``cleanup=False``) is searched as it is instead of being re-ingested, so
+    retrieval changes can be measured again without paying for extraction again."""
     k = max(ks)
     outcomes: list[LocomoOutcome] = []
     for system in systems:
@@ -369,6 +374,8 @@ def run_locomo(
             for speaker, user in tqdm(users, desc=f"locomo/{system.name} ingest "
                                       f"{conversation.sample_id}", disable=not progress,
                                       unit="speaker"):
+                if reuse and _holds(system, user):
+                    continue
                 system.reset(user)
                 system.ingest(user, speaker_memory(conversation, speaker))
             ingest_s = time.perf_counter() - started
@@ -392,6 +399,13 @@ def run_locomo(
     return outcomes
 
 
+def _holds(system: MemorySystem, user_id: str) -> bool:
+    """Whether ``system`` keeps memory across processes and already has some for the user
+    (in-process baselines keep nothing, so they are always ingested)."""
+    holds: Callable[[str], bool] | None = getattr(system, "holds", None)
+    return holds is not None and holds(user_id)
+
+
 class _Hit(Protocol):
     score: float
     cube: Any
@@ -405,6 +419,8 @@ class _GraphMemAPI(Protocol):
     def search(self, query: str, *, user_id: str, limit: int, **options: Any) -> Sequence[_Hit]: ...
 
     def purge(self, *, user_id: str, actor: str) -> Any: ...
+
+    def list(self, *, user_id: str, limit: int) -> Sequence[Any]: ...
 
 
 class GraphMemSystem:
@@ -470,6 +486,10 @@ class GraphMemSystem:
         self.mem.purge(user_id=user_id, actor=f"user:{user_id}")
         self._shared_seen.pop(user_id, None)
         self._granted.pop(user_id, None)
+
+    def holds(self, user_id: str) -> bool:
+        """Whether the graph already holds memories of ``user_id`` (for reusing an ingestion)."""
+        return bool(self.mem.list(user_id=user_id, limit=1))
 
     def _is_shared(self, turn: EvalTurn) -> bool:
         return bool(self._shared_prefix) and turn.id.startswith(str(self._shared_prefix))
@@ -573,8 +593,11 @@ def make_systems(
     names: Iterable[str],
     encoder: Callable[[], CachedEncoder],
     settings: Settings | None = None,
+    view_configs: Mapping[str, SearchConfig] | None = None,
 ) -> list[MemorySystem]:
-    """Systems by CLI name (:data:`SYSTEM_NAMES`); ``encoder`` is called only if one needs it."""
+    """Systems by CLI name (:data:`SYSTEM_NAMES`); ``encoder`` is called only if one needs it.
+    ``view_configs`` are extra SearchConfigs every GraphMem system also answers with, over the
+    same ingestion (one view each)."""
     systems: list[MemorySystem] = []
     for name in names:
         if name == "none":
@@ -591,16 +614,18 @@ def make_systems(
             all_roles.name = name
             systems.append(all_roles)
         elif name == "graphmem":
-            systems.append(GraphMemSystem(settings=settings))
+            systems.append(GraphMemSystem(settings=settings, view_configs=view_configs))
         elif name == "graphmem-all":
             # Fused pipeline plus each retriever alone, all over one ingestion.
             systems.append(GraphMemSystem(settings=settings,
                                           view_recipes=("vector", "bm25", "graph", "preferences",
-                                                        "baseline_bm25", "baseline_dense")))
+                                                        "baseline_bm25", "baseline_dense"),
+                                          view_configs=view_configs))
         elif name == "graphmem-verbatim":
             # Same engine with extraction off: every user turn is kept as a cube verbatim.
             systems.append(
-                GraphMemSystem(settings=settings, add_options={"infer": False}, name=name)
+                GraphMemSystem(settings=settings, add_options={"infer": False}, name=name,
+                               view_configs=view_configs)
             )
         else:
             raise ValueError(f"unknown system {name!r}; choose from {', '.join(SYSTEM_NAMES)}")

@@ -57,6 +57,7 @@ class HybridRetriever:
     ) -> RetrievalResult:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        config = config.for_query(query)
         base: dict[str, Any] = {
             "owner": owner,
             "kinds": kinds,
