@@ -7,7 +7,6 @@ file, so a truncated or edited bundle is refused before anything is imported.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from graphmem.cubes.artifacts import sha256_file
 from graphmem.errors import InvalidInput
 from graphmem.models import MemCube, utcnow
 from graphmem.principals import Principal
@@ -38,12 +38,6 @@ class BundleManifest(BaseModel):
     sha256: dict[str, str]
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -64,7 +58,7 @@ def write_bundle(path: Path, user_id: str, cubes: list[tuple[MemCube, list[float
         embedding_model=settings.embedding_model,
         embedding_dim=settings.embedding_dim,
         counts={"cubes": len(cubes), "episodes": len(episodes)},
-        sha256={name: _sha256(path / name) for name in ("cubes.jsonl", "episodes.jsonl")},
+        sha256={name: sha256_file(path / name) for name in ("cubes.jsonl", "episodes.jsonl")},
     )
     (path / "manifest.json").write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
     return manifest
@@ -102,7 +96,7 @@ def read_bundle(path: Path, settings: Settings, *, remap_ids: bool = False) -> B
                            f"v{manifest.format_version}")
     for name, digest in manifest.sha256.items():
         file = path / name
-        if not file.is_file() or _sha256(file) != digest:
+        if not file.is_file() or sha256_file(file) != digest:
             raise InvalidInput(f"bundle file {name} is missing or does not match its sha256; "
                                "nothing was imported")
     same_model = (manifest.embedding_model == settings.embedding_model

@@ -35,7 +35,8 @@ from graphmem.cubes.activation.manifest import (
 from graphmem.cubes.activation.prefix import KVCache, build_prefix_cache_from_ids
 from graphmem.cubes.activation.storage import load_cache, save_cache
 from graphmem.cubes.activation.tiers import Tier, TieredKVStore
-from graphmem.errors import Conflict, GraphMemError, InvalidInput, NotFound
+from graphmem.cubes.artifacts import read_sources
+from graphmem.errors import Conflict, GraphMemError, InvalidInput
 from graphmem.schedulers.promotion import PromotionQueue
 from graphmem.store.protocol import AuditSpec, CubeStore, QueryStore
 
@@ -131,12 +132,7 @@ class ActivationMemory:
         and the Activation MemCube. Returns the cube's id. NotFound when a source is not
         readable by the actor; Conflict when the sources are not one scope's current memories.
         """
-        cubes = self._store.get_cubes(actor, list(cube_ids))
-        by_id = {c.props["id"]: c for c in cubes}
-        missing = [i for i in cube_ids if i not in by_id]
-        if missing:
-            raise NotFound(f"cubes {missing} not found (or not readable by {actor})")
-        ordered = [by_id[i] for i in cube_ids]
+        ordered = read_sources(self._store, actor, cube_ids)
         texts = [str(c.props["text"]) for c in ordered]
         system = system_message(texts, user or str(ordered[0].props.get("owner") or ""))
         ids = self._backend.system_prefix_ids(system)

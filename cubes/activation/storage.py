@@ -7,7 +7,6 @@ and checked first, so a cache for another model or adapter is refused without re
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,17 +21,12 @@ from graphmem.cubes.activation.manifest import (
     token_ids_sha256,
 )
 from graphmem.cubes.activation.prefix import KVCache
+from graphmem.cubes.artifacts import sha256_file
 
 TENSORS = "kv.safetensors"
 MANIFEST = "manifest.json"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 24), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_cache(kv: KVCache, directory: Path) -> Path:
@@ -46,7 +40,8 @@ def save_cache(kv: KVCache, directory: Path) -> Path:
     path = directory / TENSORS
     save_file(tensors, str(path), metadata={"format": kv.manifest.format})
     record = {"manifest": json.loads(kv.manifest.to_json()),
-              "tensors": {"file": TENSORS, "bytes": path.stat().st_size, "sha256": _sha256(path)}}
+              "tensors": {"file": TENSORS, "bytes": path.stat().st_size,
+                          "sha256": sha256_file(path)}}
     tmp = directory / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(record, sort_keys=True, indent=1), encoding="utf-8")
     os.replace(tmp, directory / MANIFEST)
@@ -73,7 +68,7 @@ def load_cache(directory: Path, *, model_fingerprint: str, adapter_id: str | Non
     path = directory / record["tensors"]["file"]
     if path.stat().st_size != record["tensors"]["bytes"]:
         raise CacheMismatch(f"{path} has the wrong size: truncated or replaced")
-    if verify_checksum and _sha256(path) != record["tensors"]["sha256"]:
+    if verify_checksum and sha256_file(path) != record["tensors"]["sha256"]:
         raise CacheMismatch(f"{path} does not match its manifest's sha256")
     tensors = load_file(str(path), device=str(device))
     prefix_ids = tensors.pop("prefix_ids").to("cpu", torch.long)

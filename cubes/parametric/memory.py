@@ -21,12 +21,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+from graphmem.cubes.artifacts import read_sources
 from graphmem.cubes.parametric.distil import distil
 from graphmem.cubes.parametric.examples import MemoryText, build_examples
 from graphmem.cubes.parametric.manifest import adapter_bytes, weight_fingerprint
 from graphmem.cubes.parametric.serving import AdapterCache
 from graphmem.cubes.parametric.settings import LoraSettings
-from graphmem.errors import Conflict, InvalidInput, NotFound
+from graphmem.errors import Conflict, InvalidInput
 from graphmem.schedulers.promotion import PromotionQueue
 from graphmem.store.protocol import AuditSpec, CubeStore, QueryStore
 
@@ -70,12 +71,7 @@ class ParametricMemory:
 
     def distil(self, actor: str, cube_ids: Sequence[str]) -> str:
         """Train the actor's adapter on these memories and store it; returns its id."""
-        cubes = self._store.get_cubes(actor, list(cube_ids))
-        by_id = {c.props["id"]: c for c in cubes}
-        missing = [i for i in cube_ids if i not in by_id]
-        if missing:
-            raise NotFound(f"cubes {missing} not found (or not readable by {actor})")
-        ordered = [by_id[i] for i in cube_ids]
+        ordered = read_sources(self._store, actor, cube_ids)
         tokenizer, model = self._backend.load()
         fingerprint = self.fingerprint  # of the plain base, before any adapter wraps it
         examples = build_examples([MemoryText(str(c.props["id"]), int(c.props["version"]),
