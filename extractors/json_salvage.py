@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
@@ -57,15 +58,9 @@ def _outermost_object(text: str) -> tuple[str, bool]:
     start = text.find("{")
     if start < 0:
         raise ValueError("no JSON object found (no '{' in the output)")
-    depth, in_string, escaped = 0, False, False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_string:
-            escaped, in_string = _string_step(ch, escaped)
-            continue
-        if ch == '"':
-            in_string = True
-        elif ch in "{[":
+    depth = 0
+    for i, ch in _outside_strings(text, start):
+        if ch in "{[":
             depth += 1
         elif ch in "}]":
             depth -= 1
@@ -83,22 +78,44 @@ def _string_step(ch: str, escaped: bool) -> tuple[bool, bool]:
     return False, ch != '"'
 
 
-def _drop_trailing_commas(text: str) -> str:
-    """Remove commas that directly precede a closing bracket, outside string literals."""
-    out: list[str] = []
+def _outside_strings(text: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, character) of every character outside string literals, quotes excluded: the
+    one scanner the repairs below share."""
+    in_string, escaped = False, False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            escaped, in_string = _string_step(ch, escaped)
+        elif ch == '"':
+            in_string = True
+        else:
+            yield i, ch
+
+
+def _ends_in_string(text: str) -> bool:
+    """Whether the text stops inside a string literal (a quote opened and never closed)."""
     in_string, escaped = False, False
     for ch in text:
         if in_string:
             escaped, in_string = _string_step(ch, escaped)
         elif ch == '"':
             in_string = True
-        elif ch in "}]":
-            while out and out[-1].isspace():
-                out.pop()
-            if out and out[-1] == ",":
-                out.pop()
-        out.append(ch)
-    return "".join(out)
+    return in_string
+
+
+def _drop_trailing_commas(text: str) -> str:
+    """Remove commas that directly precede a closing bracket, outside string literals (with
+    the spaces between them)."""
+    drop: set[int] = set()
+    for i, ch in _outside_strings(text):
+        if ch in "}]":
+            j = i - 1
+            while j >= 0 and text[j].isspace():
+                drop.add(j)
+                j -= 1
+            if j >= 0 and text[j] == "," and j not in drop:
+                drop.add(j)
+    return "".join(ch for i, ch in enumerate(text) if i not in drop)
 
 
 def _close_truncated(text: str) -> dict[str, Any] | None:
@@ -126,18 +143,14 @@ def _close_truncated(text: str) -> dict[str, Any] | None:
 
 def _close(text: str) -> str | None:
     stack: list[str] = []
-    in_string, escaped = False, False
-    for ch in text:
-        if in_string:
-            escaped, in_string = _string_step(ch, escaped)
-        elif ch == '"':
-            in_string = True
-        elif ch in "{[":
+    for _, ch in _outside_strings(text):
+        if ch in "{[":
             stack.append(ch)
         elif ch in "}]":
             if not stack:
                 return None
             stack.pop()
+    in_string = _ends_in_string(text)
     tail = '"' if in_string else ""
     body = (text + tail).rstrip()
     body = re.sub(r",\s*$", "", body)
@@ -150,27 +163,14 @@ def _close(text: str) -> str | None:
 def _last_separator(text: str) -> int | None:
     """Index of the last comma or opening bracket outside strings (a cut point)."""
     last: int | None = None
-    in_string, escaped = False, False
-    for i, ch in enumerate(text):
-        if in_string:
-            escaped, in_string = _string_step(ch, escaped)
-        elif ch == '"':
-            in_string = True
-        elif ch == ",":
+    for i, ch in _outside_strings(text):
+        if ch == ",":
             last = i
         elif ch in "{[" and 0 < i < len(text) - 1:
             last = i + 1
     return last
 
 
-def _ends_in_string(text: str) -> bool:
-    in_string, escaped = False, False
-    for ch in text:
-        if in_string:
-            escaped, in_string = _string_step(ch, escaped)
-        elif ch == '"':
-            in_string = True
-    return in_string
 
 
 def _drop_empty_element(text: str) -> str:
