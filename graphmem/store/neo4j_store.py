@@ -30,6 +30,7 @@ from graphmem.principals import Principal
 from graphmem.settings import Settings
 from graphmem.store.audit_buffer import AuditBuffer
 from graphmem.store.protocol import (
+    ApiKeyRow,
     AuditSpec,
     CubeRow,
     CubeWrite,
@@ -557,6 +558,53 @@ class Neo4jStore:
             return {r["id"]: _native(dict(r)) for r in rows}
 
         return self._read("episodes", fn)
+
+    # --- API keys -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _key_row(record: Any) -> ApiKeyRow:
+        k = _native(dict(record["key"]))
+        return ApiKeyRow(id=k["id"], principal=k["principal"], admin=bool(k["admin"]),
+                         label=k.get("label"), created_at=k["created_at"],
+                         created_by=k.get("created_by"), revoked_at=k.get("revoked_at"))
+
+    def create_key(self, actor: str, *, key_id: str, key_hash: str, principal: str,
+                   admin: bool, label: str | None) -> ApiKeyRow:
+        def fn(tx: ManagedTransaction) -> ApiKeyRow:
+            acting = Principal.parse(principal)
+            if acting.kind != "group":
+                self._ensure_principal_tx(tx, acting)
+            row = self._key_row(self._run(tx, "keys/create", id=key_id, hash=key_hash,
+                                          principal=principal, admin=admin, label=label,
+                                          created_by=actor)[0])
+            self._audit_tx(tx, actor, "key_create", targets=[key_id], subject=principal,
+                           detail="admin" if admin else None)
+            return row
+
+        return self._write("create key", fn)
+
+    def key_for_hash(self, key_hash: str) -> ApiKeyRow | None:
+        def fn(tx: ManagedTransaction) -> ApiKeyRow | None:
+            rows = self._run(tx, "keys/lookup", hash=key_hash)
+            return self._key_row(rows[0]) if rows else None
+
+        return self._read("look up key", fn)
+
+    def list_keys(self, principal: str | None) -> list[ApiKeyRow]:
+        def fn(tx: ManagedTransaction) -> list[ApiKeyRow]:
+            return [self._key_row(r) for r in self._run(tx, "keys/list", principal=principal)]
+
+        return self._read("list keys", fn)
+
+    def revoke_key(self, actor: str, key_id: str, *, principal: str | None) -> ApiKeyRow | None:
+        def fn(tx: ManagedTransaction) -> ApiKeyRow | None:
+            rows = self._run(tx, "keys/revoke", id=key_id, principal=principal, actor=actor)
+            self._audit_tx(tx, actor, "key_revoke", targets=[key_id],
+                           subject=rows[0]["key"]["principal"] if rows else None,
+                           result="ok" if rows else "not_found")
+            return self._key_row(rows[0]) if rows else None
+
+        return self._write("revoke key", fn)
 
     # --- audit and admin ----------------------------------------------------------------------
 

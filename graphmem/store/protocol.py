@@ -214,14 +214,38 @@ class AuditStore(Protocol):
     def recent_audit(self, principal: str, limit: int) -> list[dict[str, Any]]: ...
 
 
+@dataclass
+class ApiKeyRow:
+    """An API key as stored: never the key, only who it acts as and its life."""
+
+    id: str
+    principal: str
+    admin: bool
+    label: str | None
+    created_at: datetime
+    created_by: str | None
+    revoked_at: datetime | None = None
+
+
+class KeyStore(Protocol):
+    """API keys of the server (cypher/keys): only the sha256 of a key is stored, and every
+    lookup reads the graph, so a revocation holds at once in every process."""
+
+    def create_key(self, actor: str, *, key_id: str, key_hash: str, principal: str,
+                   admin: bool, label: str | None) -> ApiKeyRow: ...
+    def key_for_hash(self, key_hash: str) -> ApiKeyRow | None: ...
+    def list_keys(self, principal: str | None) -> list[ApiKeyRow]: ...
+    def revoke_key(self, actor: str, key_id: str, *, principal: str | None) -> ApiKeyRow | None: ...
+
+
 class AdminStore(Protocol):
     def close(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
     def wipe(self) -> None: ...
 
 
-class Store(SchemaStore, AclStore, CubeStore, SearchStore, QueryStore, AuditStore, AdminStore,
-            Protocol):
+class Store(SchemaStore, AclStore, CubeStore, SearchStore, QueryStore, AuditStore, KeyStore,
+            AdminStore, Protocol):
     """What GraphMem needs from a graph database, by concern: a component depends on the
     pieces it uses (the retriever on SearchStore, the scheduler on QueryStore), the facade on
     the whole. Every method names the acting principal and applies the ACL inside its query."""
