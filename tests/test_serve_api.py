@@ -47,8 +47,7 @@ def _error(r: httpx.Response, status: int, reason: str) -> dict[str, str]:
 
 def test_liveness_readiness_and_request_ids(url: str) -> None:
     with client(url) as c:
-        assert c.get("/healthz").json() == {"status": "ok", "neo4j": None,
-                                            "schema_version": None}
+        assert c.get("/healthz").json()["status"] == "ok"
         ready = c.get("/readyz")
         assert ready.status_code == 200 and ready.json()["neo4j"] == "ok"
         assert len(ready.headers["x-request-id"]) == 32

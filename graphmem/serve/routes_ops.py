@@ -4,6 +4,7 @@ status, the audit trail, chat, and bundles as tar.gz over HTTP."""
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ BUNDLE_FILES = ("manifest.json", "cubes.jsonl", "episodes.jsonl")
 @router.get("/healthz", response_model=Health)
 def healthz() -> Health:
     """Liveness: the process answers (Neo4j is not consulted)."""
-    return Health(status="ok")
+    return Health(status="ok", worker=os.getpid())
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"model": Health}})

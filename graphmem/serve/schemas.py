@@ -208,5 +208,7 @@ class AuditList(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
+    worker: int | None = Field(default=None, description="the answering worker's process id "
+                               "(graphmem serve --workers N runs N processes)")
     neo4j: str | None = None
     schema_version: str | None = None
