@@ -103,7 +103,9 @@ def export(user_id: str, mem: Memory, who: Caller) -> Response:
 
 @router.post("/v1/users/{user_id}/import", response_model=ImportResponse,
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/gzip": {"schema": {"type": "string", "format": "binary"}}}}})
+                 "application/octet-stream": {"schema": {
+                     "type": "string", "format": "binary",
+                     "description": "the bundle tar.gz (any content type is read as bytes)"}}}}})
 async def import_(user_id: str, request: Request, who: Caller,
                   remap_ids: bool = False) -> ImportResponse:
     """Import a bundle (the tar.gz that export returns) into the user's private scope; the
