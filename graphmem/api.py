@@ -50,6 +50,7 @@ from graphmem.store.protocol import CubeRow, PurgeCounts, Store, WriteCheck
 if TYPE_CHECKING:
     from graphmem.cubes.activation.memory import ActivationMemory
     from graphmem.cubes.bundle import BundleManifest
+    from graphmem.cubes.memstore import InstallReport, MemStore
     from graphmem.cubes.parametric.memory import ParametricMemory
     from graphmem.extractors.base import Extractor
 
@@ -575,3 +576,54 @@ class GraphMem:
             rows.append(bundle.row_for(cube, embedding, owner))
         episodes = [dict(e, owner=owner.name, owner_id=owner.id) for e in bundle.episodes]
         return self.store.import_rows(acting.id, owner.own_scope, rows, episodes, owner=owner.id)
+
+    # --- MemStore: bundles as installables (cubes/memstore.py) -------------------------------
+
+    @property
+    def memstore(self) -> MemStore:
+        from graphmem.cubes.memstore import MemStore
+
+        return MemStore(self.store, self.embedder, self.settings)
+
+    def export_bundle(self, path: str | Path, *, actor: str, user_id: str | None = None,
+                      scope: str | None = None, kinds: Iterable[CubeKind | str] | None = None,
+                      topic: str | None = None, name: str | None = None,
+                      description: str = "", licence: str | None = None) -> BundleManifest:
+        """A bundle of the cubes the actor may read that match the selection (a user's, a
+        scope's, some kinds, a topic), with a manifest of what, whence and which model."""
+        acting = Principal.parse(actor)
+        user = check_name(user_id, "user id") if user_id is not None else None
+        where = check_scope(scope) if scope is not None else None
+        kind_list = validation.check_choices(kinds, "kind", (k.value for k in CubeKind))
+        about = {key: validation.check_text(value, key, 2_000) if value else value
+                 for key, value in (("topic", topic), ("name", name),
+                                    ("description", description), ("licence", licence))}
+        return self.memstore.export(Path(path), actor=acting, user=user, scope=where,
+                                    kinds=kind_list, topic=about["topic"], name=about["name"],
+                                    description=about["description"] or "",
+                                    licence=about["licence"])
+
+    def install_bundle(self, path: str | Path, *, actor: str, user_id: str | None = None,
+                       scope: str | None = None, on_conflict: str = "skip",
+                       dry_run: bool = False) -> InstallReport:
+        """Install a bundle into a user's private scope (default: the actor's own) or into a
+        scope the actor may write; see cubes/memstore.py for ids, re-embedding, conflicts."""
+        acting = self._acting_for_acl(actor) if not dry_run else Principal.parse(actor)
+        owner = self._owner(acting, user_id)
+        target = self._target_scope(owner, scope)
+        return self.memstore.install(Path(path), actor=acting, owner=owner, scope=target,
+                                     on_conflict=on_conflict, dry_run=dry_run)
+
+    def publish_bundle(self, path: str | Path, name: str, *, actor: str,
+                       subscribers: Sequence[str] = (), on_conflict: str = "skip"
+                       ) -> InstallReport:
+        """Install a bundle as the shared scope scope:shared:<name> the actor owns, and grant
+        each subscriber read (not write) on it: a read-only installed module."""
+        subs = [Principal.parse(s) for s in subscribers]
+        for sub in subs:
+            self._require_principal(sub)
+        scope = self.create_shared_scope(name, actor=actor)
+        report = self.install_bundle(path, actor=actor, scope=scope, on_conflict=on_conflict)
+        for sub in subs:
+            self.grant(scope, sub.id, actor=actor, read=True, write=False)
+        return report

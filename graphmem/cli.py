@@ -46,6 +46,10 @@ def _register_subapps() -> None:
     from graphmem.schedulers.cli import app as scheduler_app
 
     app.add_typer(scheduler_app, name="scheduler", help="Heat, lifecycle and the promotion queue.")
+    from graphmem.bundle_cli import app as bundle_app
+
+    app.add_typer(bundle_app, name="bundle", help="Memory bundles: export, inspect, install, "
+                  "publish.")
     from graphmem.serve.cli import keys_app, mcp_stdio, serve
 
     app.add_typer(keys_app, name="keys", help="API keys of the server (graphmem serve).")
