@@ -16,6 +16,9 @@ system:
 	@command -v java >/dev/null && command -v mvn >/dev/null || { \
 	  echo "installing Java 17 and Maven (Debian packages)"; \
 	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless maven; }
+	@command -v chromium >/dev/null || { \
+	  echo "installing Chromium (Debian package) for the web console test"; \
+	  apt-get update -qq && apt-get install -y -qq chromium; }
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)

@@ -538,6 +538,12 @@ class GraphMem:
         """The scopes the actor may read (its own, granted ones, its groups')."""
         return self.store.readable_scopes(Principal.parse(actor).id)
 
+    def source_turns(self, cube_id: str, *, actor: str) -> builtins.list[dict[str, Any]]:
+        """The dialogue turns a cube's versions were derived from, that the actor may read."""
+        acting = Principal.parse(actor)
+        return self.store.read_query("cubes/source_turns", actor=acting.id,
+                                     id=self._check_id(cube_id))
+
     def audit_trail(self, *, actor: str, limit: int = 50) -> builtins.list[dict[str, Any]]:
         """The actor's latest audit events (as actor or as subject), newest first."""
         validation.check_int(limit, "limit", 1, 1000)

@@ -20,6 +20,7 @@ from graphmem.serve.schemas import (
     RetrieveResponse,
     SearchRequest,
     SearchResponse,
+    Turns,
     UpdateRequest,
 )
 
@@ -92,6 +93,12 @@ def get(cube_id: str, mem: Memory, who: Caller,
 def history(cube_id: str, mem: Memory, who: Caller) -> History:
     """Every version, oldest first, each with its provenance."""
     return History(versions=mem.history(cube_id, actor=who.principal))
+
+
+@router.get("/memories/{cube_id}/turns", response_model=Turns)
+def turns(cube_id: str, mem: Memory, who: Caller) -> Turns:
+    """The dialogue turns the cube's versions were derived from (its provenance)."""
+    return Turns.model_validate({"turns": mem.source_turns(cube_id, actor=who.principal)})
 
 
 @router.patch("/memories/{cube_id}", response_model=MemCube)

@@ -101,6 +101,19 @@ class History(BaseModel):
     versions: list[MemCube]
 
 
+class Turn(BaseModel):
+    id: str
+    role: str | None = None
+    content: str | None = None
+    session_id: str | None = None
+    created_at: datetime | None = None
+    version: int | None = Field(default=None, description="the cube version derived from it")
+
+
+class Turns(BaseModel):
+    turns: list[Turn]
+
+
 class UpdateRequest(_Request):
     text: str = Field(min_length=1)
     reason: str = Field(default="update", min_length=1)
