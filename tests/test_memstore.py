@@ -216,3 +216,47 @@ def test_v1_bundles_still_install(mem: GraphMem, uid: str, tmp_path: Path,
     (tmp_path / "v" / "manifest.json").write_text(json.dumps({**old, "format_version": 1}))
     report = mem.install_bundle(tmp_path / "v", actor=f"user:{uid}v{uuid.uuid4().hex[:4]}")
     assert len(report.created) == 1 and not report.reembedded
+
+
+class SmallHashEmbedder(HashEmbedder):
+    """The second database's model: another name and another width (its own vector index)."""
+
+    dim = 256
+    name = "test-hash-256"
+
+
+@pytest.mark.slow
+def test_bundle_round_trip_between_two_databases(mem: GraphMem, uid: str,
+                                                 tmp_path: Path) -> None:
+    """A second local Neo4j (graphmem/neo4j_local, its own ports and data directory) whose
+    instance embeds with a 256-wide model: the bundle installs re-embedded, keeps history
+    and provenance, and comes back to the first database as it left."""
+    from graphmem.neo4j_local import server
+
+    _source(mem, uid)
+    mem.export_bundle(tmp_path / "out", actor=f"user:{uid}", user_id=uid, name="trip")
+    base = Settings()
+    second = Settings(neo4j_bolt_port=17688, neo4j_http_port=17475, neo4j_heap="512m",
+                      neo4j_pagecache="128m", data_dir=base.cache_dir / "test-neo4j-second",
+                      embedding_model=SmallHashEmbedder.name, embedding_dim=256)
+    info = server.up(second)
+    try:
+        with GraphMem(second, embedder=SmallHashEmbedder()) as there:
+            there.store.wipe()
+            there.store.ensure_schema(256)
+            report = there.install_bundle(tmp_path / "out", actor=f"user:{uid}")
+            assert report.reembedded and len(report.created) == 4
+            cubes = {c.text: c for c in there.list(user_id=uid)}
+            bike = cubes["My bike is a red Brompton."]
+            assert len(there.history(bike.id, actor=f"user:{uid}")) == 2
+            assert there.search("red Brompton bike", user_id=uid, limit=1)[0].cube.id == bike.id
+            there.export_bundle(tmp_path / "back", actor=f"user:{uid}", user_id=uid,
+                                name="trip-back")
+        home = f"{uid}home"
+        back = mem.install_bundle(tmp_path / "back", actor=f"user:{home}")
+        assert back.reembedded and len(back.created) == 4
+        assert sorted(c.text for c in mem.list(user_id=home)) == sorted(
+            c.text for c in mem.list(user_id=uid))
+    finally:
+        if not info.already_running:
+            server.down(second)
