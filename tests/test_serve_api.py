@@ -244,7 +244,14 @@ def test_readiness_follows_neo4j(neo4j_settings: Settings,
         "neo4j_uri": f"bolt://127.0.0.1:{proxy.port}", "neo4j_connect_timeout_s": 1.0})
     settings.serve = settings.serve.model_copy(update={"ready_timeout_s": 3.0})
     try:
+        proxy.cut_after(0)  # down before the server starts: it starts anyway, not ready
         with server_thread(settings, embedder) as base, client(base, key) as c:
+            assert c.get("/healthz").status_code == 200
+            assert c.get("/readyz").status_code == 503
+            proxy.restore()
+            for _ in range(20):
+                if c.get("/readyz").status_code == 200:
+                    break
             assert c.get("/readyz").status_code == 200
             proxy.cut_after(0)
             c.get("/readyz")  # the cut lands on the first packet after it

@@ -82,6 +82,22 @@ def test_mcp_over_http_behind_the_keys(url: tuple[str, Script],
             assert bad.is_error
 
     anyio.run(session)
+    # The same chat over REST.
+    with client(base, key) as c:
+        c.post("/v1/memories", json={"text": "My bees live on the roof in Lyon."})
+        script.completion("On your roof in Lyon.")
+        answer = c.post("/v1/chat", json={"messages": [
+            {"role": "user", "content": "Where are my bees?"}], "remember": False})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["answer"] == "On your roof in Lyon."
+        assert answer.json()["model"] == "scripted-model"
+        assert "roof" in script.requests[-1]["messages"][0]["content"]
+        script.error(500, "model crashed")
+        script.error(500, "model crashed")
+        script.error(500, "model crashed")
+        failed = c.post("/v1/chat", json={"messages": "Where are my bees?", "remember": False})
+        assert failed.status_code == 503, failed.text
+        assert failed.json()["error"]["reason"] == "model_unavailable"
     # No key, or a revoked one: the REST API's 401 before any MCP.
     r = httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert r.status_code == 401 and r.json()["error"]["reason"] == "unauthorized"
