@@ -16,7 +16,6 @@ from fastapi.responses import JSONResponse, Response
 
 from graphmem.chat import ChatAnswer
 from graphmem.errors import GraphMemError, InvalidInput, PayloadTooLarge
-from graphmem.serve.context import current_request_id
 from graphmem.serve.deps import Caller, Memory, Runtime, runtime
 from graphmem.serve.schemas import AuditList, ChatRequest, Health, ImportResponse, WhoAmI
 
@@ -140,4 +139,4 @@ def _unpack(body: bytes, into: Path, limit: int) -> None:
                 (into / member.name).write_bytes(source.read())
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise InvalidInput(f"the body is not a bundle tar.gz ({exc}); nothing was "
-                           f"imported [{current_request_id()}]") from exc
+                           "imported") from exc
