@@ -140,6 +140,7 @@ def test_memory_lifecycle_over_http(maya: tuple[str, httpx.Client]) -> None:
     assert {"update", "history", "get"} <= {e["action"] for e in events}
     status = c.get("/v1/scheduler/status").json()
     assert status["actor"] == f"user:{name}" and status["cubes_by_status"]
+    assert status["worker"] == c.get("/healthz").json()["worker"]
     purged = c.post(f"/v1/users/{name}/purge")
     assert purged.status_code == 200 and purged.json()["cubes"] >= 2
     _error(c.get(f"/v1/memories/{cid}"), 404, "not_found")

@@ -2,8 +2,8 @@
 
 Why sha256 and not bcrypt/argon2: those are slow on purpose, to make guessing a *low-entropy
 password* from its hash expensive. A key here is 256 random bits (`secrets.token_urlsafe(32)`),
-which no amount of guessing reaches, so a slow hash buys nothing; it would cost every request
-a deliberate ~100 ms of CPU (an easy denial of service), and a salted hash could not be looked
+which no amount of guessing reaches, so a slow hash buys nothing; it would spend CPU on
+purpose on every request (an easy denial of service), and a salted hash could not be looked
 up by value (`keys/lookup.cypher` finds the key by its hash through a unique constraint).
 
 No process keeps keys: every request reads the key's node, so a revoked key is refused (401)

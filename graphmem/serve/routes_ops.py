@@ -61,8 +61,9 @@ def whoami(who: Caller) -> WhoAmI:
 @router.get("/v1/scheduler/status")
 def scheduler_status(mem: Memory, who: Caller) -> dict[str, Any]:
     """Cubes per status, the promotion queue, the hottest cubes and artifacts in the scopes
-    the key's principal may read; working-memory hit rates of this worker's sessions."""
-    return mem.scheduler.status(actor=who.principal).to_dict()
+    the key's principal may read; working-memory hit rates of this worker's sessions (the
+    `worker` field names it: with --workers N each process keeps its own)."""
+    return {**mem.scheduler.status(actor=who.principal).to_dict(), "worker": os.getpid()}
 
 
 @router.get("/v1/audit", response_model=AuditList)
