@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from graphmem.validation import storable_datetime
+
 MemoryType = Literal["plaintext", "activation", "parametric"]
 Priority = Literal["low", "mid", "high"]
 Role = Literal["user", "assistant", "system", "tool"]
@@ -79,6 +81,8 @@ class Message(BaseModel):
     content: str = Field(min_length=1)
     timestamp: datetime | None = None
     id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    _storable_timestamp = field_validator("timestamp")(storable_datetime)
 
 
 class Provenance(BaseModel):
@@ -171,6 +175,8 @@ class NewCube(BaseModel):
     entities: list[str] = Field(default_factory=list)
     episode_ids: list[str] = Field(default_factory=list)
     valid_from: datetime | None = None
+
+    _storable_times = field_validator("expires", "valid_from")(storable_datetime)
 
     @field_validator("entities")
     @classmethod

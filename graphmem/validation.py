@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from graphmem.errors import InvalidInput, PayloadTooLarge
@@ -70,6 +71,22 @@ def check_int(value: object, what: str, low: int, high: int = MAX_INT) -> int:
         raise InvalidInput(f"{what} must be an integer; got {value!r:.40}")
     if not low <= value <= high:
         raise InvalidInput(f"{what} must be between {low} and {high}; got {value}")
+    return value
+
+
+# Neo4j's zoned datetimes hold UTC offsets within ±18:00; Python's reach ±23:59.
+MAX_UTC_OFFSET = timedelta(hours=18)
+
+
+def storable_datetime(value: datetime | None) -> datetime | None:
+    """A datetime Neo4j can store: its UTC offset within ±18:00 (ValueError otherwise, for
+    the pydantic validators of the models that carry times)."""
+    if value is not None:
+        offset = value.utcoffset()
+        if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+            minutes = int(offset.total_seconds() // 60)
+            shown = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+            raise ValueError(f"UTC offset {shown} is outside ±18:00, which Neo4j cannot store")
     return value
 
 

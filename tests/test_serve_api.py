@@ -7,11 +7,14 @@ import io
 import tarfile
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 
+from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
+from graphmem.errors import InvalidInput
 from graphmem.settings import Settings
 from tests.faults import CuttableProxy
 from tests.servers import client, make_key, server_thread
@@ -167,6 +170,10 @@ def test_error_codes(url: str, maya: tuple[str, httpx.Client], neo4j_settings: S
     _error(c.post("/v1/memories", content=chunks(), headers={"content-type":
                                                              "application/json"}),
            413, "payload_too_large")
+    far = {"role": "user", "content": "x", "timestamp": "2030-12-01T00:31:29+19:06"}
+    _error(c.post("/v1/add", json={"messages": [far]}), 422, "invalid_request")  # found by
+    _error(c.post("/v1/memories", json={"text": "x", "expires": "2030-01-01T00:00:00-19:00"}),
+           422, "invalid_request")  # schemathesis: Neo4j holds offsets within ±18:00 only
     _error(c.get("/v1/nowhere"), 404, "not_found")
     _error(c.put("/v1/search"), 405, "method_not_allowed")
     cid = c.post("/v1/memories", json={"text": "Maya's locker code is 4512."}).json()["meta"]["id"]
@@ -281,3 +288,16 @@ def test_cors_is_off_by_default_and_on_when_configured(
     with server_thread(settings, embedder) as base, client(base) as c:
         r = c.options("/v1/search", headers=pre)
         assert r.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_times_neo4j_cannot_store_are_invalid_input(mem: GraphMem, uid: str) -> None:
+    with pytest.raises(InvalidInput, match="18:00"):
+        mem.add([{"role": "user", "content": "hi", "timestamp": "2030-01-01T00:00:00+19:06"}],
+                user_id=uid)
+    with pytest.raises(InvalidInput, match="18:00"):
+        mem.remember("x", user_id=uid, expires=datetime(2030, 1, 1, tzinfo=timezone(
+            timedelta(hours=-19))))
+    assert mem.list(user_id=uid) == []
+    ok = mem.add([{"role": "user", "content": "hi there", "timestamp":
+                   "2030-01-01T00:00:00+14:00"}], user_id=uid, infer=False)
+    assert ok.episodes_written == 1

@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from graphmem.chat import ChatAnswer
 from graphmem.models import AddResult, CubeKind, MemCube, Message, Priority, SearchHit
+from graphmem.validation import storable_datetime
 
 __all__ = ["AddResult", "ChatAnswer", "MemCube", "SearchHit"]
 
@@ -61,6 +62,8 @@ class RememberRequest(_Request):
     priority: Priority = "mid"
     expires: datetime | None = None
     metadata: dict[str, Any] | None = None
+
+    _storable_expires = field_validator("expires")(storable_datetime)
 
 
 class SearchRequest(_Request):
