@@ -46,7 +46,7 @@ def test_keys_cli_and_two_workers(neo4j_settings: Settings) -> None:
     with server_process(_env(neo4j_settings), "--workers", "2") as url:
         auth = {"Authorization": f"Bearer {key}"}
         pids = set()
-        for _ in range(40):  # a new connection each time: the kernel spreads them
+        for _ in range(300):  # a new connection each time: the kernel spreads them
             pids.add(httpx.get(f"{url}/healthz").json()["worker"])
             if len(pids) > 1:
                 break
