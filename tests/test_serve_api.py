@@ -215,6 +215,31 @@ def test_bundle_export_and_import_over_http(url: str, maya: tuple[str, httpx.Cli
         _error(ana.post(f"/v1/users/{other}/import", content=evil.getvalue()), 400,
                "invalid_input")
         _error(ana.get(f"/v1/users/{name}/export"), 404, "not_found")
+        # MemStore install over HTTP: a dry run, the install, then the second one meets it.
+        gz = {"content-type": "application/octet-stream"}
+        dry = ana.post("/v1/bundles/install", params={"dry_run": True},
+                       content=exported.content, headers=gz)
+        assert dry.status_code == 200, dry.text
+        assert dry.json()["dry_run"] and len(dry.json()["created"]) == 1
+        done = ana.post("/v1/bundles/install", content=exported.content, headers=gz).json()
+        assert done["created"] == dry.json()["created"] and done["versions_written"] == 1
+        again = ana.post("/v1/bundles/install", params={"on_conflict": "fail"},
+                         content=exported.content, headers=gz).json()
+        assert again["created"] == [] and list(again["skipped"].values()) == [
+            "already installed"]
+        _error(ana.post("/v1/bundles/install", params={"on_conflict": "merge"},
+                        content=exported.content, headers=gz), 422, "invalid_request")
+        reader = f"user:{_name('sub')}"
+        pub = ana.post("/v1/bundles/publish", params={"name": _name("cello"),
+                                                      "subscriber": [reader]},
+                       content=exported.content, headers=gz)
+        assert pub.status_code == 201, pub.text
+        assert pub.json()["scope"].startswith("scope:shared:cello")
+    with client(url, make_key(neo4j_settings, reader)) as sub:
+        hit = sub.post("/v1/search", json={"query": "cello"}).json()["hits"][0]["cube"]
+        assert hit["meta"]["scope"] == pub.json()["scope"]
+        _error(sub.patch(f"/v1/memories/{hit['meta']['id']}", json={"text": "no"}), 403,
+               "forbidden")
 
 
 def test_sharing_endpoints(url: str, maya: tuple[str, httpx.Client],

@@ -25,7 +25,9 @@ from graphmem.settings import Settings
 
 log = logging.getLogger(__name__)
 MemoryFactory = Callable[[Settings], GraphMem]
-IMPORT_PATH_SUFFIX = "/import"
+# Bundle uploads (tar.gz bodies) get GRAPHMEM_SERVE__MAX_IMPORT_BYTES, everything else
+# GRAPHMEM_SERVE__MAX_BODY_BYTES.
+BUNDLE_UPLOADS = ("/import", "/v1/bundles/install", "/v1/bundles/publish")
 
 
 def _default_memory(settings: Settings) -> GraphMem:
@@ -85,7 +87,7 @@ def create_app(settings: Settings | None = None, *,
     serve = settings.serve
 
     def limit_for(path: str) -> int:
-        return serve.max_import_bytes if path.endswith(IMPORT_PATH_SUFFIX) \
+        return serve.max_import_bytes if path.endswith(BUNDLE_UPLOADS) \
             else serve.max_body_bytes
 
     app.add_middleware(RequestContext, header=serve.request_id_header, limit_for=limit_for)

@@ -7,8 +7,9 @@ import io
 import os
 import tarfile
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Query, Request
@@ -17,7 +18,16 @@ from fastapi.responses import JSONResponse, Response
 from graphmem.chat import ChatAnswer
 from graphmem.errors import GraphMemError, InvalidInput, PayloadTooLarge
 from graphmem.serve.deps import Caller, Memory, Runtime, runtime
-from graphmem.serve.schemas import AuditList, ChatRequest, Health, ImportResponse, WhoAmI
+from graphmem.serve.schemas import (
+    NAME_PATTERN,
+    SCOPE_PATTERN,
+    AuditList,
+    ChatRequest,
+    Health,
+    ImportResponse,
+    InstallReportOut,
+    WhoAmI,
+)
 
 router = APIRouter(tags=["operations"])
 BUNDLE_FILES = ("manifest.json", "cubes.jsonl", "episodes.jsonl")
@@ -120,6 +130,56 @@ async def import_(user_id: str, request: Request, who: Caller,
                                            remap_ids=remap_ids)
 
     return ImportResponse(versions_created=await anyio.to_thread.run_sync(run))
+
+
+BUNDLE_BODY = {"requestBody": {"required": True, "content": {"application/octet-stream": {
+    "schema": {"type": "string", "format": "binary", "description": "a bundle tar.gz"}}}}}
+ConflictMode = Literal["skip", "new-version", "fail"]
+
+
+@router.post("/v1/bundles/install", response_model=InstallReportOut,
+             openapi_extra=BUNDLE_BODY)
+async def install_bundle(
+        request: Request, who: Caller,
+        user_id: Annotated[str | None, Query(pattern=NAME_PATTERN)] = None,
+        scope: Annotated[str | None, Query(pattern=SCOPE_PATTERN)] = None,
+        on_conflict: ConflictMode = "skip", dry_run: bool = False) -> InstallReportOut:
+    """Install a bundle (MemStore) into a user's private scope (default: the key's own) or a
+    scope the key may write: re-embedded when its model is not this instance's, under
+    scope-derived ids, conflicts as asked; dry_run reports and writes nothing."""
+    body = await request.body()
+    rt: Runtime = runtime(request)
+
+    def run() -> Any:
+        with tempfile.TemporaryDirectory(prefix="graphmem-install-") as tmp:
+            _unpack(body, Path(tmp), rt.memory.settings.serve.max_import_bytes)
+            return rt.memory.install_bundle(tmp, actor=who.principal, user_id=user_id,
+                                            scope=scope, on_conflict=on_conflict,
+                                            dry_run=dry_run)
+
+    return InstallReportOut.model_validate(asdict(await anyio.to_thread.run_sync(run)))
+
+
+@router.post("/v1/bundles/publish", response_model=InstallReportOut, status_code=201,
+             openapi_extra=BUNDLE_BODY)
+async def publish_bundle(
+        request: Request, who: Caller, name: Annotated[str, Query(pattern=NAME_PATTERN)],
+        subscriber: Annotated[list[str] | None, Query(
+            description="user:<id>, agent:<id> or group:<id>; repeatable")] = None,
+        on_conflict: ConflictMode = "skip") -> InstallReportOut:
+    """Install a bundle as scope:shared:<name>, owned by the key's principal, and grant each
+    subscriber read (not write) on it."""
+    body = await request.body()
+    rt: Runtime = runtime(request)
+
+    def run() -> Any:
+        with tempfile.TemporaryDirectory(prefix="graphmem-publish-") as tmp:
+            _unpack(body, Path(tmp), rt.memory.settings.serve.max_import_bytes)
+            return rt.memory.publish_bundle(tmp, name, actor=who.principal,
+                                            subscribers=subscriber or [],
+                                            on_conflict=on_conflict)
+
+    return InstallReportOut.model_validate(asdict(await anyio.to_thread.run_sync(run)))
 
 
 def _unpack(body: bytes, into: Path, limit: int) -> None:

@@ -19,10 +19,10 @@ from graphmem.validation import storable_datetime
 
 __all__ = ["AddResult", "ChatAnswer", "MemCube", "SearchHit"]
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$"
-_PRINCIPAL = r"^(user|agent|group):[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$"
+_NAME = NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$"
+_PRINCIPAL = PRINCIPAL_PATTERN = r"^(user|agent|group):[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$"
 _ACTING = r"^(user|agent):[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$"
-_SCOPE = r"^scope:(private|agent|group|shared):[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$"
+_SCOPE = SCOPE_PATTERN = r"^scope:(private|agent|group|shared):[A-Za-z0-9][A-Za-z0-9_.@\-]{0,127}$"
 
 
 class _Request(BaseModel):
@@ -133,6 +133,21 @@ class PurgeResponse(BaseModel):
 
 class ImportResponse(BaseModel):
     versions_created: int
+
+
+class InstallReportOut(BaseModel):
+    """What a bundle install did (or, dry run, would do), by the bundle's cube ids."""
+
+    scope: str
+    owner: str
+    bundle: str | None
+    dry_run: bool
+    reembedded: bool
+    created: list[str]
+    new_versions: list[str]
+    skipped: dict[str, str]
+    conflicts: dict[str, str]
+    versions_written: int
 
 
 class NameRequest(_Request):
