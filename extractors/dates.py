@@ -116,3 +116,18 @@ def _build(year: int, month: int, day: int, ref: datetime) -> datetime | None:
         return datetime(year, month, day, tzinfo=ref.tzinfo)
     except ValueError:
         return None
+
+
+def spelled(phrase: str, when: datetime) -> str:
+    """The absolute date a relative phrase meant, at the precision the phrase had: "yesterday"
+    → "7 May 2023", "last month" → "April 2023", "last year" → "2022", "last week" → "the week
+    of 1 May 2023". Stored in a fact's text, so the answer to "when?" survives the turn's
+    own date being out of sight."""
+    text = _normalise(phrase)
+    if re.search(r"\byears?\b", text):
+        return f"{when.year}"
+    if re.search(r"\bmonths?\b", text):
+        return f"{when:%B} {when.year}"
+    if re.search(r"\bweeks?\b", text):
+        return f"the week of {when.day} {when:%B} {when.year}"
+    return f"{when.day} {when:%B} {when.year}"

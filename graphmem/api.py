@@ -164,6 +164,8 @@ class GraphMem:
         seen: dict[str, str] = {}
         for i, m in enumerate(parsed, first_index):
             self._check_text(m.content, f"message {i}")
+            if m.name is not None:
+                self._check_text(m.name, f"message {i} name")
             if m.id is not None:
                 validation.check_id(m.id, f"message {i} id")
                 if seen.setdefault(m.id, m.content) != m.content:

@@ -74,6 +74,18 @@ class SearchConfig(BaseModel):
         description="fields that replace this config's (nested ones merged) when the query "
         "asks for a recommendation or the asker's preferences (graphmem.retrieval.intent); "
         "None: every query runs with this config")
+    owner_named_boost: float = Field(
+        default=0.3, ge=0.0,
+        description="added to a candidate's fused score when the query names the candidate's "
+        "owner (\"What did Caroline research?\" over Caroline's own memories and a friend's "
+        "account of them): a question about someone is first answered by what they said")
+    diet_boost: float = Field(
+        default=0.3, ge=0.0,
+        description="added to diet and allergy preferences when the query is about food "
+        "(graphmem.retrieval.intent.touches_food): a meal suggestion must respect them")
+    resolve_reader_names: bool = Field(
+        default=True, description="a query naming the reader (its id's name or a name its "
+        "messages carried) is also embedded in the first person (graphmem.retrieval.intent)")
     include_superseded: bool = False
     rerank: Literal["none", "cross-encoder"] = "none"
     rerank_model: str | None = None

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from graphmem.embeddings import Embedder
 from graphmem.models import SEARCHABLE_STATUSES, SearchHit
 from graphmem.records import cube_from_stored
-from graphmem.retrieval import baselines, fusion, lucene
+from graphmem.retrieval import baselines, fusion, intent, lucene
 from graphmem.retrieval.channels import BY_NAME, CHANNELS, Channel
 from graphmem.retrieval.config import SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
@@ -73,7 +75,7 @@ class HybridRetriever:
         needs_embedding = config.vector.enabled or config.preferences.enabled or (
             config.fusion == "similarity" and len(config.enabled()) > 1)
         if needs_embedding:
-            base["embedding"] = self._embedder.embed([query])[0]
+            base["embedding"] = self._query_vector(actor, query, config)
             timings["embed"] = _ms(t0)
         else:
             base["embedding"] = None
@@ -111,6 +113,19 @@ class HybridRetriever:
             timings_ms=timings,
             per_retriever={n: [c.props["id"] for c in rows] for n, rows in results.items()},
         )
+
+    def _query_vector(self, actor: str, query: str, config: SearchConfig) -> list[float]:
+        """The query's embedding; when it names the reader ("What did Caroline research?"
+        asked by Caroline), the mean of it and of the first-person question ("What did I
+        research?"), since memories are in the speaker's own words. The mean rather than
+        either alone: on LoCoMo's development conversations it beat both (benchmarks/README.md)."""
+        if config.resolve_reader_names:
+            first_person = intent.as_first_person(query, self._store.reader_names(actor))
+            if first_person is not None:
+                both = np.asarray(self._embedder.embed([query, first_person]), dtype=np.float64)
+                mean = both.mean(axis=0)
+                return [float(x) for x in mean / (np.linalg.norm(mean) or 1.0)]
+        return self._embedder.embed([query])[0]
 
     def _baseline(self, actor: str, query: str, kind: str, base: dict[str, Any], limit: int,
                   config: SearchConfig, t0: float, timings: dict[str, float]
@@ -172,9 +187,17 @@ class HybridRetriever:
                 weights)
         props = {c.props["id"]: {**c.props, "_episode_ids": c.episode_ids}
                  for rows in results.values() for c in rows}
+        named = intent.named_in(query, {n for p in props.values()
+                                        for n in (p.get("owner"), p.get("speaker")) if n}) \
+            if config.owner_named_boost else set()
+        diet = config.diet_boost if config.diet_boost and intent.touches_food(query) else 0.0
         for cid in fused:
             p = props[cid]
             fused[cid] += config.kind_boost.get(p.get("kind", ""), 0.0)
+            if diet and p.get("category") in DIET_CATEGORIES:
+                fused[cid] += diet
+            if named and (p.get("owner") in named or p.get("speaker") in named):
+                fused[cid] += config.owner_named_boost
             boost = config.priority_weight * PRIORITY_BONUS.get(p.get("priority", "mid"), 0.0)
             if config.recency_half_life_days:
                 boost += config.recency_weight * recency_factor(
@@ -217,6 +240,9 @@ class HybridRetriever:
                     break
         return SearchHit(cube=cube_from_stored(by_id[cid]), score=score, scores=scores,
                          explanation=" + ".join(why))
+
+
+DIET_CATEGORIES = frozenset({"diet", "allergy"})
 
 
 def reserve_slots(hits: list[SearchHit], limit: int, slots: int, kind: str) -> list[SearchHit]:
