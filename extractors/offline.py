@@ -80,7 +80,14 @@ _FACT_VERBS = word_set(
     "lose win train divorce date engage"
 )
 _RELATIVE_DATE = re.compile(
-    r"\b(?:ago|last|next|this|yesterday|today|tonight|tomorrow)\b", re.IGNORECASE)
+    r"\b(?:ago|last|next|this|yesterday|today|tonight|tomorrow|weekend|monday|tuesday|"
+    r"wednesday|thursday|friday|saturday|sunday)\b", re.IGNORECASE)
+# A sentence that states an aim: "My goal is to ...", "I'm training for ...", "I plan to ...".
+_GOAL = re.compile(
+    r"\b(?:(?:my|our)\s+(?:\w+\s+)?(?:goal|dream|plan|aim|ambition)s?\b"
+    r"|(?:i|we)(?:'m|'re|\s+am|\s+are)\s+(?:\w+\s+)?(?:training|preparing|saving|studying)\s+for\b"
+    r"|(?:i|we)\s+(?:\w+\s+)?(?:plan|intend|hope|aim)\s+to\b"
+    r"|(?:i|we)(?:'m|'re|\s+am|\s+are)\s+(?:planning|hoping|aiming)\s+to\b)", re.IGNORECASE)
 _MOVE_VERBS = word_set("move relocate emigrate")
 _FACT_HAVE_STOP = word_set(
     "question questions idea ideas time problem issue concern concerns feeling thought "
@@ -675,6 +682,7 @@ def _emit_fact(sent: Span, entities: Iterable[tuple[ExtractedEntity, int, int]],
     out.memory(ExtractedMemory(
         text=text, kind="fact", episode_ids=[turn.episode_id], entities=names,
         valid_from=valid_from, confidence=0.6 if valid_from else 0.5,
+        category="goal" if _GOAL.search(sent.text) else None,
     ))
     _fact_relations(root, inside, turn, out)
     _residence(sent, inside, turn, valid_from, out)

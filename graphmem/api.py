@@ -418,7 +418,7 @@ class GraphMem:
                            session_id=session_id)
         retrieval_ms = (time.perf_counter() - started) * 1000.0
         prompt = with_memories([{"role": m.role, "content": m.content} for m in parsed], hits,
-                               user_id or self._actor(actor, user_id).name)
+                               self._display_name(self._actor(actor, user_id)))
         generating = time.perf_counter()
         result, cache_state, adapter = self._generate(self._actor(actor, user_id).id, prompt)
         generation_ms = (time.perf_counter() - generating) * 1000.0
@@ -436,6 +436,13 @@ class GraphMem:
                                 if generation_ms > 0 else None),
             tokens_in=result.tokens_in, tokens_out=result.tokens_out, remembered=remembered,
             kv_cache=cache_state, adapter=adapter)
+
+    def _display_name(self, principal: Principal) -> str:
+        """What the memory block calls the asker: the name its messages carried ("Maya"), else
+        its id's name. A small model given an opaque id ("u-5f3a9c said: ...") answered about
+        the wrong city; given the name, from the memory."""
+        names = self.store.reader_names(principal.id)
+        return names[-1] if len(names) > 1 else principal.name
 
     def _generate(self, actor: str, prompt: builtins.list[dict[str, str]]
                   ) -> tuple[ChatResult, Literal["hit", "miss", "off"], str | None]:

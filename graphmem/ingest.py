@@ -137,6 +137,8 @@ def _memory_props(mem: ExtractedMemory) -> dict[str, Any]:
         topic = normalise_entity(mem.topic) if mem.topic else None
         props.update(polarity=mem.polarity, category=mem.category, strength=mem.strength,
                      topic=topic or None)
+    elif mem.category is not None:  # a fact stated as a goal
+        props["category"] = mem.category
     return {k: v for k, v in props.items() if v is not None}
 
 

@@ -16,7 +16,7 @@ from graphmem.demo import load_demo_conversation
 from graphmem.embeddings import SentenceTransformerEmbedder
 from graphmem.ingest import turn_search_texts
 from graphmem.retrieval import SearchConfig
-from graphmem.retrieval.intent import as_first_person, named_in
+from graphmem.retrieval.intent import as_first_person, categories_called_for, named_in
 from graphmem.settings import Settings
 from graphmem.store.protocol import EpisodeRow
 
@@ -47,6 +47,12 @@ def test_names_in_a_query_become_the_first_person() -> None:
     assert as_first_person("Who is Tom?", ["maya"]) is None
     assert as_first_person("What does Mayan food taste like?", ["maya"]) is None
     assert named_in("What did Caroline's sister say?", {"caroline", "mel"}) == {"caroline"}
+
+
+def test_what_a_question_calls_for() -> None:
+    assert categories_called_for("Any restaurant ideas for tonight?") == {"diet", "allergy"}
+    assert categories_called_for("What is Maya training for?") == {"goal"}
+    assert categories_called_for("Which seat should I book?") == frozenset()
 
 
 def test_a_reply_is_found_through_the_question_it_answers(mem: GraphMem) -> None:
@@ -116,11 +122,6 @@ DEMO_ANSWERS = {
     "What is Maya training for?": ("half marathon",),
     "Where does Maya live?": ("Porto",),
 }
-KNOWN_MISSES = {
-    "What is Maya training for?":
-        "MiniLM does not relate 'training for' to 'run the half marathon'; 'train' in the Porto "
-        "turn matches lexically",
-}
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +138,7 @@ def demo_memory(neo4j_settings: Settings, embedder: SentenceTransformerEmbedder
 
 @pytest.mark.parametrize("question", list(DEMO_ANSWERS))
 def test_demo_questions_get_the_right_memory_first(
-        demo_memory: tuple[GraphMem, str], question: str, request: pytest.FixtureRequest) -> None:
-    if question in KNOWN_MISSES:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN_MISSES[question], strict=True))
+        demo_memory: tuple[GraphMem, str], question: str) -> None:
     mem, uid = demo_memory
     hits = mem.search(question, user_id=uid, limit=3)
     assert any(a in hits[0].cube.text for a in DEMO_ANSWERS[question]), \

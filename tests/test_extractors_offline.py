@@ -250,3 +250,22 @@ def test_moving_somewhere_is_where_the_user_lives(extractor: OfflineExtractor) -
                                            for r in out.relations}
     assert not [m for m in run(extractor, "I moved the couch to the garage.").memories
                 if m.text.startswith("I live in")]
+
+
+@pytest.mark.parametrize(("phrase", "day"), [
+    ("last Saturday", 27), ("Saturday", 27), ("this past weekend", 27), ("on Monday", 29),
+    ("next Friday", 3), ("this Friday", 3), ("last Wednesday", 1 - 7 + 30),
+])
+def test_weekdays_are_the_nearest_such_day(phrase: str, day: int) -> None:
+    """REFERENCE is Wednesday 1 May 2024: a bare or "last" weekday is the one before it."""
+    parsed = parse_date(phrase, REFERENCE)
+    assert parsed is not None and parsed.day == day
+
+
+def test_stated_aims_are_goal_facts(extractor: OfflineExtractor) -> None:
+    got = {m.text: m.category for m in run(
+        extractor, "My goal is to run the Berlin half marathon in April 2027.",
+        "I'm training for a triathlon in Nice.", "I moved to Berlin in March 2023.").memories}
+    assert got["My goal is to run the Berlin half marathon in April 2027."] == "goal"
+    assert got["I'm training for a triathlon in Nice."] == "goal"
+    assert got["I moved to Berlin in March 2023."] is None

@@ -79,10 +79,11 @@ class SearchConfig(BaseModel):
         description="added to a candidate's fused score when the query names the candidate's "
         "owner (\"What did Caroline research?\" over Caroline's own memories and a friend's "
         "account of them): a question about someone is first answered by what they said")
-    diet_boost: float = Field(
-        default=0.3, ge=0.0,
-        description="added to diet and allergy preferences when the query is about food "
-        "(graphmem.retrieval.intent.touches_food): a meal suggestion must respect them")
+    category_boost: float = Field(
+        default=0.5, ge=0.0,
+        description="added to memories of the categories the query calls for "
+        "(graphmem.retrieval.intent.categories_called_for): diet and allergies for a food "
+        "request, stated goals for a question about someone's aims")
     resolve_reader_names: bool = Field(
         default=True, description="a query naming the reader (its id's name or a name its "
         "messages carried) is also embedded in the first person (graphmem.retrieval.intent)")

@@ -105,9 +105,27 @@ _DINING = frozenset(
     "food foods cuisine dish dishes takeout catering grocery groceries bakery".split())
 
 
+# Words of a question about someone's aims ("What is Maya training for?", "What are her
+# plans?"): the memories that answer it were stated as goals, which the extractor marks.
+_AIMS = frozenset(
+    "goal goals plan plans planning aim aims aiming training preparing prepare ambition "
+    "ambitions dream dreams hoping intend intends intending".split())
+
+
 def touches_food(query: str) -> bool:
     """True when ``query`` is about eating: its words meet the dining or the food lexicon."""
     from graphmem.extractors.lexicon import FOODS
 
     found = set(words(query))
     return bool(found & _DINING) or any(w in FOODS or w.rstrip("s") in FOODS for w in found)
+
+
+def categories_called_for(query: str) -> frozenset[str]:
+    """Memory categories a query needs whatever its wording's distance to them: a food request
+    the asker's diet and allergies, a question about aims the stated goals."""
+    out: set[str] = set()
+    if touches_food(query):
+        out |= {"diet", "allergy"}
+    if set(words(query)) & _AIMS:
+        out.add("goal")
+    return frozenset(out)

@@ -190,12 +190,12 @@ class HybridRetriever:
         named = intent.named_in(query, {n for p in props.values()
                                         for n in (p.get("owner"), p.get("speaker")) if n}) \
             if config.owner_named_boost else set()
-        diet = config.diet_boost if config.diet_boost and intent.touches_food(query) else 0.0
+        wanted = intent.categories_called_for(query) if config.category_boost else frozenset()
         for cid in fused:
             p = props[cid]
             fused[cid] += config.kind_boost.get(p.get("kind", ""), 0.0)
-            if diet and p.get("category") in DIET_CATEGORIES:
-                fused[cid] += diet
+            if p.get("category") in wanted:
+                fused[cid] += config.category_boost
             if named and (p.get("owner") in named or p.get("speaker") in named):
                 fused[cid] += config.owner_named_boost
             boost = config.priority_weight * PRIORITY_BONUS.get(p.get("priority", "mid"), 0.0)
@@ -240,9 +240,6 @@ class HybridRetriever:
                     break
         return SearchHit(cube=cube_from_stored(by_id[cid]), score=score, scores=scores,
                          explanation=" + ".join(why))
-
-
-DIET_CATEGORIES = frozenset({"diet", "allergy"})
 
 
 def reserve_slots(hits: list[SearchHit], limit: int, slots: int, kind: str) -> list[SearchHit]:
