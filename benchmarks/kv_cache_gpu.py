@@ -61,9 +61,9 @@ MEMOS = {"Qwen3-8B": 94.2, "Qwen3-32B": 88.8, "Qwen2.5-72B": 91.4}
 ATTENTION_CONFIGS: list[dict[str, int]] = [
     dict(splits=sp, block_m=bm, block_n=bn, num_warps=w, num_stages=st)
     for sp, bm, bn, w, st in [
-        (1, 64, 64, 4, 2), (8, 64, 64, 4, 2), (16, 64, 64, 4, 2), (32, 64, 64, 4, 2),
-        (64, 64, 64, 4, 2), (16, 64, 128, 4, 2), (16, 64, 128, 8, 2), (16, 128, 64, 8, 2),
-        (32, 128, 64, 8, 2), (16, 64, 64, 4, 3), (32, 64, 128, 8, 3), (8, 128, 128, 8, 2)]]
+        (4, 64, 64, 4, 2), (8, 64, 64, 4, 2), (16, 64, 64, 4, 2), (32, 64, 64, 4, 2),
+        (8, 64, 128, 4, 2), (16, 64, 128, 4, 2), (16, 64, 128, 8, 2), (8, 128, 64, 8, 2),
+        (16, 128, 64, 8, 2), (16, 64, 64, 4, 3), (8, 64, 64, 4, 3), (32, 128, 128, 8, 2)]]
 
 
 def log(*args: Any) -> None:
@@ -238,23 +238,29 @@ def attention_sweep(model: torch.nn.Module, kv: Any, query: int,
     heads, kvh = c.num_attention_heads, c.num_key_value_heads
     d = c.hidden_size // heads
     p = kv.token_count
-    keys = torch.zeros(kvh, p + query, d, dtype=torch.bfloat16, device=DEVICE)
-    values = torch.zeros_like(keys)
-    keys[:, :p].copy_(kv.keys[0][0])
-    values[:, :p].copy_(kv.values[0][0])
-    keys[:, p:].normal_()
-    values[:, p:].normal_()
+    keys, values = kv.keys[0][0], kv.values[0][0]
+    new_k = torch.randn(kvh, query, d, dtype=torch.bfloat16, device=DEVICE)
+    new_v = torch.randn(kvh, query, d, dtype=torch.bfloat16, device=DEVICE)
     q = torch.randn(query, heads, d, dtype=torch.bfloat16, device=DEVICE)
-    ref = reference_attention(q, keys, values, p).float()
+    ref = reference_attention(q, keys, values, new_k, new_v, p).float()
     out: list[dict[str, Any]] = []
     for cfg in configs:
         try:
             att = PrefixAttention(heads=heads, kv_heads=kvh, head_dim=d, new_tokens=query,
                                   prefix=p, device=torch.device(DEVICE), **cfg)
-            got = att(q, keys, values).float()
+            got = att(q, keys, values, new_k, new_v).float()
             err = float((got - ref).norm() / ref.norm())
-            ms, _ = median_ms(lambda a=att: a(q, keys, values), 200, 20)  # type: ignore[misc]
-            out.append({**cfg, "splits_used": att.splits, "us": ms * 1e3, "rel_l2": err})
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(
+                enable_timing=True)
+            for _ in range(20):
+                att(q, keys, values, new_k, new_v)
+            start.record()
+            for _ in range(200):
+                att(q, keys, values, new_k, new_v)
+            stop.record()
+            sync()
+            us = start.elapsed_time(stop) * 1e3 / 200  # back to back: launch gaps included
+            out.append({**cfg, "splits_used": att.splits, "us": us, "rel_l2": err})
         except Exception as e:  # a config that does not compile must not cost the run
             out.append({**cfg, "error": repr(e)[:300]})
     for r in sorted(out, key=lambda r: r.get("us", 1e9)):
@@ -343,6 +349,15 @@ def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: in
 
     # The fused step (graphmem.cubes.activation.fused), GPU-resident and from pinned host.
     if fused_options is not None and supports(model) is None:
+        if extras:  # the attention kernel's configurations; the row runs with the fastest
+            row["attention_sweep"] = attention_sweep(model, kv, query, ATTENTION_CONFIGS)
+            timed = [r for r in row["attention_sweep"] if "us" in r and r["rel_l2"] < 1e-2]
+            if timed:
+                best = min(timed, key=lambda r: r["us"])
+                fused_options = {**fused_options, "attention": {
+                    k: best[k] for k in ("splits", "block_m", "block_n", "num_warps",
+                                         "num_stages")}}
+        row["fused_attention"] = fused_options.get("attention")
         t0 = time.perf_counter()
         runner = FusedPrefixRunner(model, prefix, query, cuda_graph=gpu(), **fused_options)
         runner.load(kv)
@@ -405,7 +420,6 @@ def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: in
     empty_cache()
     if extras:
         try:
-            row["attention_sweep"] = attention_sweep(model, kv, query, ATTENTION_CONFIGS)
             if fused_options is not None:
                 kernel_profile(lambda: FusedPrefixRunner(model, prefix, query, **fused_options),
                                kv, q_ids, out_dir / f"profile_fused_{name}_{prefix}.txt",
@@ -517,7 +531,15 @@ def run_model(name: str, prefixes: list[int], args: argparse.Namespace, ceil: di
     fused_options = fused_options_of(args)
     q_fused = None
     if fused_options is not None and supports(model) is None:
-        fused0 = FusedPrefixRunner(model, 0, args.query, cuda_graph=gpu(), **fused_options)
+        try:
+            fused0 = FusedPrefixRunner(model, 0, args.query, cuda_graph=gpu(), **fused_options)
+        except Exception as e:  # a compile failure: say so, and measure the eager fused step
+            import traceback
+
+            traceback.print_exc()
+            result.setdefault("fused_errors", []).append(f"{name}: {e!r}"[:2000])
+            fused_options["compile"] = None
+            fused0 = FusedPrefixRunner(model, 0, args.query, cuda_graph=gpu(), **fused_options)
         q_fused, _ = median_ms(lambda: fused0.step(q_ids), args.reps, 3)
         fused0.release()
     probe = next(p for n, p in model.named_parameters() if "mlp.up_proj" in n)

@@ -89,19 +89,21 @@ def test_reference_attention_is_causal_over_the_new_block() -> None:
     """Query t sees the prefix and new keys 0..t: changing a later new key leaves it alone."""
     g = torch.Generator().manual_seed(0)
     q = torch.randn(4, 4, 8, generator=g)
-    keys, values = torch.randn(2, 10, 8, generator=g), torch.randn(2, 10, 8, generator=g)
-    out = reference_attention(q, keys, values, prefix=6)
-    keys2 = keys.clone()
-    keys2[:, 9] += 5.0  # the last new token's key
-    out2 = reference_attention(q, keys2, values, prefix=6)
+    keys, values = torch.randn(2, 6, 8, generator=g), torch.randn(2, 6, 8, generator=g)
+    new_k, new_v = torch.randn(2, 4, 8, generator=g), torch.randn(2, 4, 8, generator=g)
+    out = reference_attention(q, keys, values, new_k, new_v, prefix=6)
+    changed = new_k.clone()
+    changed[:, 3] += 5.0  # the last new token's key
+    out2 = reference_attention(q, keys, values, changed, new_v, prefix=6)
     assert torch.equal(out[:3], out2[:3]) and not torch.equal(out[3], out2[3])
-    assert torch.equal(prefix_attention(q, keys, values, 6), out)  # CPU: the same path
+    assert torch.equal(prefix_attention(q, keys, values, new_k, new_v, 6), out)  # CPU path
 
 
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 def test_split_kernels_equal_the_reference_under_the_interpreter() -> None:
-    """Shapes with ragged row blocks, a ragged last chunk, a chunk that starts after the
-    prefix (rows that see none of its keys), one chunk, and half precision. (bf16 tl.dot is
+    """Shapes with ragged row blocks, a ragged last chunk, a new-token block longer than a
+    key block (rows that see none of its second block), one chunk, no prefix at all, and
+    half precision. (bf16 tl.dot is
     wrong in Triton's CPU interpreter itself, so bf16 is checked on the GPU by the benchmark.)"""
     script = textwrap.dedent("""
         import torch
@@ -109,18 +111,21 @@ def test_split_kernels_equal_the_reference_under_the_interpreter() -> None:
         torch.manual_seed(0)
         cases = [(8, 4, 2, 16, 100, 3, 16, 16, torch.float32),
                  (5, 6, 2, 32, 37, 4, 16, 16, torch.float32),
-                 (16, 4, 2, 16, 40, 8, 16, 16, torch.float32),
+                 (20, 4, 2, 16, 40, 8, 16, 16, torch.float32),
                  (8, 4, 2, 16, 3, 8, 16, 16, torch.float32),
+                 (6, 4, 2, 16, 0, 8, 16, 16, torch.float32),
                  (16, 4, 1, 16, 200, 2, 32, 32, torch.float16)]
         for n, h, kvh, d, p, splits, bm, bn, dt in cases:
-            keys = torch.randn(kvh, p + n + 5, d).to(dt)
-            values = torch.randn(kvh, p + n + 5, d).to(dt)
+            keys = torch.randn(kvh, p + 5, d).to(dt)  # longer than the prefix: only p used
+            values = torch.randn(kvh, p + 5, d).to(dt)
+            new_k, new_v = torch.randn(kvh, n, d).to(dt), torch.randn(kvh, n, d).to(dt)
             q = torch.randn(n, h, d).to(dt)
             att = PrefixAttention(heads=h, kv_heads=kvh, head_dim=d, new_tokens=n, prefix=p,
                                   device=q.device, splits=splits, block_m=bm, block_n=bn,
                                   use_kernels=True)
-            err = float((att(q, keys, values).float()
-                         - reference_attention(q, keys, values, p).float()).abs().max())
+            got = att(q, keys, values, new_k, new_v).float()
+            ref = reference_attention(q, keys, values, new_k, new_v, p).float()
+            err = float((got - ref).abs().max())
             tol = 1e-5 if dt == torch.float32 else 2e-3
             assert err < tol, (n, h, kvh, d, p, splits, dt, err)
             print("ok", n, h, kvh, p, att.splits, err)
@@ -130,4 +135,4 @@ def test_split_kernels_equal_the_reference_under_the_interpreter() -> None:
     done = subprocess.run([sys.executable, "-c", script], env=env, cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("ok") == 5
+    assert done.stdout.count("ok") == 6

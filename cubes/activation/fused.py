@@ -12,7 +12,9 @@ keeps the products (cuBLAS) and replaces the rest:
   buffer per layer (the parameters become views of it: same values, same model; no copy kept);
 * the pointwise work between the products is compiled (torch.compile, one graph per layer
   kind, reused by every layer because the weights are inputs, not constants);
-* attention is split over the keys (prefix_attention.py), the mask implicit;
+* attention is split over the keys (prefix_attention.py), the mask implicit, and the new
+  tokens' keys and values are read where the projection wrote them (the step writes nothing
+  into the cache, so the loaded prefix is never touched);
 * the step (embedding, all layers, final norm, the last position's logits) is captured once
   as a CUDA graph and replayed.
 
@@ -100,7 +102,7 @@ class _Layer:
     ln2: torch.Tensor
     wgu: torch.Tensor
     wd: torch.Tensor
-    keys: torch.Tensor  # [KVH, prefix + n, D]: this runner's cache of the layer
+    keys: torch.Tensor  # [KVH, prefix, D]: this runner's copy of the layer's prefix cache
     values: torch.Tensor
 
 
@@ -154,7 +156,7 @@ class FusedPrefixRunner:
         self.eps = float(config.rms_norm_eps)
         total = prefix_len + query_len
         with torch.no_grad():
-            self.layers = [self._layer(block, total) for block in inner.layers]
+            self.layers = [self._layer(block, prefix_len) for block in inner.layers]
         self.embed = inner.embed_tokens.weight.detach()
         self.norm = inner.norm.weight.detach()
         self.lm_head = model.get_output_embeddings().weight.detach()  # type: ignore[operator]
@@ -184,12 +186,12 @@ class FusedPrefixRunner:
                 raise ValueError("cuda_graph needs the model on a CUDA device")
             self._capture()
 
-    def _layer(self, block: Any, total: int) -> _Layer:
+    def _layer(self, block: Any, prefix_len: int) -> _Layer:
         attn, mlp = block.self_attn, block.mlp
         wqkv = _fuse(attn, [attn.q_proj, attn.k_proj, attn.v_proj], "weight")
         wgu = _fuse(mlp, [mlp.gate_proj, mlp.up_proj], "weight")
         assert wqkv is not None and wgu is not None
-        shape = (self.kv_heads, total, self.head_dim)
+        shape = (self.kv_heads, prefix_len, self.head_dim)
         return _Layer(
             ln1=block.input_layernorm.weight.detach(), wqkv=wqkv,
             bqkv=_fuse(attn, [attn.q_proj, attn.k_proj, attn.v_proj], "bias"),
@@ -212,26 +214,22 @@ class FusedPrefixRunner:
         self.prefix_ids = None
 
     def load(self, kv: KVCache, non_blocking: bool = True) -> None:
-        """Copy a prefix cache into positions [0, prefix) of the buffers (pinned host memory
-        copies asynchronously, ordered before the next step on the current stream)."""
+        """Copy a prefix cache into the buffers (pinned host memory copies asynchronously,
+        ordered before the next step on the current stream)."""
         if kv.token_count != self.prefix_len or len(kv.keys) != len(self.layers):
             raise CacheMismatch(f"runner holds {self.prefix_len} tokens x {len(self.layers)} "
                                 f"layers; cache has {kv.token_count} x {len(kv.keys)}")
-        p = self.prefix_len
         for layer, k, v in zip(self.layers, kv.keys, kv.values, strict=True):
-            layer.keys[:, :p].copy_(k[0], non_blocking=non_blocking)
-            layer.values[:, :p].copy_(v[0], non_blocking=non_blocking)
+            layer.keys.copy_(k[0], non_blocking=non_blocking)
+            layer.values.copy_(v[0], non_blocking=non_blocking)
         self.prefix_ids = kv.prefix_ids
 
     def _forward(self) -> torch.Tensor:
-        p = self.prefix_len
         h = F.embedding(self.input_ids, self.embed)
         for layer in self.layers:
             q, k, v = self._pre(h, layer.ln1, layer.wqkv, layer.bqkv, self.cos, self.sin,
                                 self.eps, self.heads, self.kv_heads, self.head_dim)
-            layer.keys[:, p:].copy_(k)
-            layer.values[:, p:].copy_(v)
-            attn = self.attention(q, layer.keys, layer.values)
+            attn = self.attention(q, layer.keys, layer.values, k, v)
             h = self._post(h, attn, layer.wo, layer.ln2, layer.wgu, layer.wd, self.eps)
         last = _rms(h[-1:], self.norm, self.eps)
         return F.linear(last, self.lm_head)

@@ -7,7 +7,8 @@ and row block) that each walk all 16k keys: most of the GPU idles (measured on a
 a layer for Qwen2.5-7B). Here the keys are split into chunks attended in parallel and merged
 by log-sum-exp (flash-decoding), in two Triton kernels, and the query heads that share a KV
 head are rows of one block, so each KV head's keys are read once per row block (no repeat_kv).
-The mask needs no tensor: query t (of n) at position prefix + t sees keys 0..prefix + t.
+The mask needs no tensor: every query sees every prefix key, and query t (of n) sees the new
+keys 0..t, which come straight from the projection (nothing is written into the cache).
 
 `prefix_attention` is the entry point; without Triton or on the CPU it computes the same with
 PyTorch's SDPA (the reference the kernels are tested against).
@@ -28,34 +29,35 @@ except ImportError:  # pragma: no cover - exercised where triton is missing
 
 
 def reference_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
-                        prefix: int, scale: float | None = None) -> torch.Tensor:
-    """q [n, H, D]; keys/values [KVH, L, D] holding prefix + n positions (the new tokens'
-    keys already written at prefix..prefix+n-1). Returns [n, H, D]. Float32 SDPA with an
-    explicit mask: the reference, and the path on the CPU."""
+                        new_keys: torch.Tensor, new_values: torch.Tensor, prefix: int,
+                        scale: float | None = None) -> torch.Tensor:
+    """q [n, H, D]; keys/values [KVH, >= prefix, D] (the cached prefix, first `prefix`
+    positions used); new_keys/new_values [KVH, n, D]. Returns [n, H, D]. Float32 SDPA with
+    an explicit mask: the reference, and the path on the CPU."""
     n, h = q.shape[0], q.shape[1]
     kvh = keys.shape[0]
-    total = prefix + n
-    k = keys[:, :total].float().repeat_interleave(h // kvh, dim=0)
-    v = values[:, :total].float().repeat_interleave(h // kvh, dim=0)
+    k = torch.cat([keys[:, :prefix], new_keys], dim=1).float().repeat_interleave(h // kvh, 0)
+    v = torch.cat([values[:, :prefix], new_values], dim=1).float().repeat_interleave(h // kvh, 0)
     rows = torch.arange(n, device=q.device).unsqueeze(1)
-    cols = torch.arange(total, device=q.device).unsqueeze(0)
-    mask = cols <= prefix + rows
+    cols = torch.arange(prefix + n, device=q.device).unsqueeze(0)
     out = torch.nn.functional.scaled_dot_product_attention(
-        q.float().transpose(0, 1), k, v, attn_mask=mask, scale=scale)
+        q.float().transpose(0, 1), k, v, attn_mask=cols <= prefix + rows, scale=scale)
     return out.transpose(0, 1).to(q.dtype)
 
 
 if triton is not None:
 
     @triton.jit
-    def _partial_kernel(Q, K, V, OP, LP, qk_scale, prefix, chunk,
-                        stride_qt, stride_qh, stride_kh, stride_kl, stride_vh, stride_vl,
-                        stride_ps, stride_pr,
+    def _partial_kernel(Q, K, V, KN, VN, OP, LP, qk_scale, prefix, chunk, prefix_splits,
+                        total_rows, stride_qt, stride_qh, stride_kh, stride_kl, stride_vh,
+                        stride_vl, stride_nh, stride_nl, stride_ps, stride_pr,
                         N_NEW: tl.constexpr, GROUP: tl.constexpr, D: tl.constexpr,
                         BM: tl.constexpr, BN: tl.constexpr) -> None:
-        j = tl.program_id(0)  # KV head
-        s = tl.program_id(1)  # key chunk
-        m = tl.program_id(2)  # block of the GROUP * N_NEW query rows of this KV head
+        # Row blocks vary fastest, so the blocks that read the same keys run side by side and
+        # share them through L2 (the keys are read from HBM about once).
+        m = tl.program_id(0)  # block of the GROUP * N_NEW query rows of this KV head
+        s = tl.program_id(1)  # key chunk of the prefix, or (the last) the new tokens' keys
+        j = tl.program_id(2)  # KV head
         rows = m * BM + tl.arange(0, BM)
         row_ok = rows < GROUP * N_NEW
         head = j * GROUP + rows // N_NEW
@@ -63,26 +65,40 @@ if triton is not None:
         dims = tl.arange(0, D)
         q = tl.load(Q + t[:, None] * stride_qt + head[:, None] * stride_qh + dims[None, :],
                     mask=row_ok[:, None], other=0.0)
-        start = s * chunk
-        end = tl.minimum(start + chunk, prefix + N_NEW)
+        # chunks of the prefix (every query sees all of them), then the new tokens' keys
+        # (query t sees new keys 0..t)
+        is_new = s >= prefix_splits
+        if is_new:
+            kp = KN + j * stride_nh
+            vp = VN + j * stride_nh
+            skl = stride_nl
+            svl = stride_nl
+        else:
+            kp = K + j * stride_kh
+            vp = V + j * stride_vh
+            skl = stride_kl
+            svl = stride_vl
+        start = tl.where(is_new, 0, s * chunk)
+        end = tl.where(is_new, N_NEW, tl.minimum(s * chunk + chunk, prefix))
+        offset = tl.where(is_new, 0, prefix)
         m_i = tl.full([BM], float("-inf"), tl.float32)
         l_i = tl.zeros([BM], tl.float32)
         acc = tl.zeros([BM, D], tl.float32)
         for k0 in range(start, end, BN):
             cols = k0 + tl.arange(0, BN)
             col_ok = cols < end
-            k = tl.load(K + j * stride_kh + cols[None, :] * stride_kl + dims[:, None],
-                        mask=col_ok[None, :], other=0.0)
+            k = tl.load(kp + cols[None, :] * skl + dims[:, None], mask=col_ok[None, :],
+                        other=0.0)
             qk = tl.dot(q, k) * qk_scale  # log2 units
-            seen = col_ok[None, :] & (cols[None, :] <= prefix + t[:, None])
+            seen = col_ok[None, :] & (cols[None, :] <= offset + t[:, None])
             qk = tl.where(seen, qk, float("-inf"))
             m_new = tl.maximum(m_i, tl.max(qk, 1))
             m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # rows that saw nothing yet
             p = tl.math.exp2(qk - m_safe[:, None])
             alpha = tl.math.exp2(m_i - m_safe)
             l_i = l_i * alpha + tl.sum(p, 1)
-            v = tl.load(V + j * stride_vh + cols[:, None] * stride_vl + dims[None, :],
-                        mask=col_ok[:, None], other=0.0)
+            v = tl.load(vp + cols[:, None] * svl + dims[None, :], mask=col_ok[:, None],
+                        other=0.0)
             acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
             m_i = m_new
         seen_any = l_i > 0
@@ -92,7 +108,7 @@ if triton is not None:
         grow = j * GROUP * N_NEW + rows  # row of [H * N_NEW]: head-major, then token
         tl.store(OP + s * stride_ps + grow[:, None] * stride_pr + dims[None, :], out,
                  mask=row_ok[:, None])
-        tl.store(LP + s * (GROUP * N_NEW * tl.num_programs(0)) + grow, lse, mask=row_ok)
+        tl.store(LP + s * total_rows + grow, lse, mask=row_ok)
 
     @triton.jit
     def _merge_kernel(OP, LP, OUT, total_rows, stride_ps, stride_pr, stride_ot, stride_oh,
@@ -124,8 +140,8 @@ if triton is not None:
 
 class PrefixAttention:
     """The split-KV kernels for one fixed shape, with their scratch buffers allocated once
-    (so a CUDA graph can capture the calls). `splits` chunks of the prefix + n keys; BM query
-    rows and BN keys per block."""
+    (so a CUDA graph can capture the calls): the prefix in about `splits` chunks plus one
+    block for the new tokens' keys; BM query rows and BN keys per block."""
 
     def __init__(self, *, heads: int, kv_heads: int, head_dim: int, new_tokens: int,
                  prefix: int, device: torch.device, splits: int = 16, block_m: int = 64,
@@ -135,10 +151,10 @@ class PrefixAttention:
             raise ValueError("query heads must be a multiple of KV heads")
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.n, self.prefix = new_tokens, prefix
-        total = prefix + new_tokens
-        blocks = -(-total // block_n)  # chunks are whole key blocks: only the last is ragged
-        self.chunk = -(-blocks // max(1, min(splits, blocks))) * block_n
-        self.splits = -(-total // self.chunk)
+        blocks = -(-prefix // block_n)  # chunks are whole key blocks: only the last is ragged
+        self.chunk = max(1, -(-blocks // max(1, min(splits, blocks)))) * block_n
+        self.prefix_splits = -(-prefix // self.chunk)
+        self.splits = self.prefix_splits + 1
         self.block_m, self.block_n = block_m, block_n
         self.num_warps, self.num_stages = num_warps, num_stages
         self.scale = scale if scale is not None else 1.0 / math.sqrt(head_dim)
@@ -151,24 +167,30 @@ class PrefixAttention:
         self.lse = torch.empty(self.splits, rows, dtype=torch.float32, device=device)
 
     def __call__(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                 new_keys: torch.Tensor, new_values: torch.Tensor,
                  out: torch.Tensor | None = None) -> torch.Tensor:
-        """q [n, H, D] (last dim contiguous); keys/values [KVH, L, D] with the new keys at
-        prefix..prefix+n-1; returns (or fills) out [n, H, D] in q's dtype."""
+        """q [n, H, D]; keys/values [KVH, >= prefix, D] (the cache); new_keys/new_values
+        [KVH, n, D] (contiguous); returns (or fills) out [n, H, D] in q's dtype. The cache is
+        only read: the new tokens' keys never need to be written into it for this step."""
         if not self.use_kernels:
-            result = reference_attention(q, keys, values, self.prefix, self.scale)
+            result = reference_attention(q, keys, values, new_keys, new_values, self.prefix,
+                                         self.scale)
             return result if out is None else out.copy_(result)
+        if new_values.stride() != new_keys.stride() or new_keys.stride(-1) != 1:
+            raise ValueError("new keys and values must be contiguous [KVH, n, D]")
         if out is None:
             out = torch.empty_like(q)
         group = self.heads // self.kv_heads
-        grid: Any = (self.kv_heads, self.splits, triton.cdiv(group * self.n, self.block_m))
+        rows = self.heads * self.n
+        grid: Any = (triton.cdiv(group * self.n, self.block_m), self.splits, self.kv_heads)
         _partial_kernel[grid](
-            q, keys, values, self.partial, self.lse, self.scale * 1.4426950408889634,
-            self.prefix, self.chunk,
+            q, keys, values, new_keys, new_values, self.partial, self.lse,
+            self.scale * 1.4426950408889634, self.prefix, self.chunk, self.prefix_splits, rows,
             q.stride(0), q.stride(1), keys.stride(0), keys.stride(1), values.stride(0),
-            values.stride(1), self.partial.stride(0), self.partial.stride(1),
+            values.stride(1), new_keys.stride(0), new_keys.stride(1),
+            self.partial.stride(0), self.partial.stride(1),
             N_NEW=self.n, GROUP=group, D=self.head_dim, BM=self.block_m, BN=self.block_n,
             num_warps=self.num_warps, num_stages=self.num_stages)
-        rows = self.heads * self.n
         br = 16
         _merge_kernel[(triton.cdiv(rows, br),)](
             self.partial, self.lse, out, rows, self.partial.stride(0), self.partial.stride(1),
@@ -177,11 +199,12 @@ class PrefixAttention:
         return out
 
 
-def prefix_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, prefix: int,
+def prefix_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                     new_keys: torch.Tensor, new_values: torch.Tensor, prefix: int,
                      **options: Any) -> torch.Tensor:
     """One call of PrefixAttention for this shape (allocates its scratch each time: for
     tests and one-offs; a runner keeps one PrefixAttention)."""
     n, h, d = q.shape
     attention = PrefixAttention(heads=h, kv_heads=keys.shape[0], head_dim=d, new_tokens=n,
                                 prefix=prefix, device=q.device, **options)
-    return attention(q, keys, values)
+    return attention(q, keys, values, new_keys, new_values)
