@@ -102,8 +102,8 @@ def test_reference_attention_is_causal_over_the_new_block() -> None:
 @pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 def test_split_kernels_equal_the_reference_under_the_interpreter() -> None:
     """Shapes with ragged row blocks, a ragged last chunk, a new-token block longer than a
-    key block (rows that see none of its second block), one chunk, no prefix at all, and
-    half precision. (bf16 tl.dot is
+    key block (rows that see none of its second block), one chunk, no prefix at all, half
+    precision, and the single masked loop (split_loop=0). (bf16 tl.dot is
     wrong in Triton's CPU interpreter itself, so bf16 is checked on the GPU by the benchmark.)"""
     script = textwrap.dedent("""
         import torch
@@ -114,15 +114,16 @@ def test_split_kernels_equal_the_reference_under_the_interpreter() -> None:
                  (20, 4, 2, 16, 40, 8, 16, 16, torch.float32),
                  (8, 4, 2, 16, 3, 8, 16, 16, torch.float32),
                  (6, 4, 2, 16, 0, 8, 16, 16, torch.float32),
-                 (16, 4, 1, 16, 200, 2, 32, 32, torch.float16)]
-        for n, h, kvh, d, p, splits, bm, bn, dt in cases:
+                 (16, 4, 1, 16, 200, 2, 32, 32, torch.float16),
+                 (8, 4, 2, 16, 100, 3, 16, 16, torch.float32, 0)]
+        for n, h, kvh, d, p, splits, bm, bn, dt, *loop in cases:
             keys = torch.randn(kvh, p + 5, d).to(dt)  # longer than the prefix: only p used
             values = torch.randn(kvh, p + 5, d).to(dt)
             new_k, new_v = torch.randn(kvh, n, d).to(dt), torch.randn(kvh, n, d).to(dt)
             q = torch.randn(n, h, d).to(dt)
             att = PrefixAttention(heads=h, kv_heads=kvh, head_dim=d, new_tokens=n, prefix=p,
                                   device=q.device, splits=splits, block_m=bm, block_n=bn,
-                                  use_kernels=True)
+                                  split_loop=loop[0] if loop else 1, use_kernels=True)
             got = att(q, keys, values, new_k, new_v).float()
             ref = reference_attention(q, keys, values, new_k, new_v, p).float()
             err = float((got - ref).abs().max())
@@ -135,4 +136,4 @@ def test_split_kernels_equal_the_reference_under_the_interpreter() -> None:
     done = subprocess.run([sys.executable, "-c", script], env=env, cwd=root,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count("ok") == 6
+    assert done.stdout.count("ok") == 7

@@ -52,7 +52,7 @@ if triton is not None:
                         total_rows, stride_qt, stride_qh, stride_kh, stride_kl, stride_vh,
                         stride_vl, stride_nh, stride_nl, stride_ps, stride_pr,
                         N_NEW: tl.constexpr, GROUP: tl.constexpr, D: tl.constexpr,
-                        BM: tl.constexpr, BN: tl.constexpr) -> None:
+                        BM: tl.constexpr, BN: tl.constexpr, SPLIT_LOOP: tl.constexpr) -> None:
         # Row blocks vary fastest, so the blocks that read the same keys run side by side and
         # share them through L2 (the keys are read from HBM about once).
         m = tl.program_id(0)  # block of the GROUP * N_NEW query rows of this KV head
@@ -84,6 +84,22 @@ if triton is not None:
         m_i = tl.full([BM], float("-inf"), tl.float32)
         l_i = tl.zeros([BM], tl.float32)
         acc = tl.zeros([BM, D], tl.float32)
+        # Whole key blocks of the prefix need no mask at all (every query sees every prefix
+        # key): they run first, without one; the ragged end and the causal new block after.
+        if SPLIT_LOOP:
+            mid = tl.where(is_new, start, start + (end - start) // BN * BN)
+            for k0 in range(start, mid, BN):
+                cols = k0 + tl.arange(0, BN)
+                k = tl.load(kp + cols[None, :] * skl + dims[:, None])
+                qk = tl.dot(q, k) * qk_scale
+                m_new = tl.maximum(m_i, tl.max(qk, 1))  # finite: every row sees every key
+                p = tl.math.exp2(qk - m_new[:, None])
+                alpha = tl.math.exp2(m_i - m_new)
+                l_i = l_i * alpha + tl.sum(p, 1)
+                v = tl.load(vp + cols[:, None] * svl + dims[None, :])
+                acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+                m_i = m_new
+            start = mid
         for k0 in range(start, end, BN):
             cols = k0 + tl.arange(0, BN)
             col_ok = cols < end
@@ -141,12 +157,14 @@ if triton is not None:
 class PrefixAttention:
     """The split-KV kernels for one fixed shape, with their scratch buffers allocated once
     (so a CUDA graph can capture the calls): the prefix in about `splits` chunks plus one
-    block for the new tokens' keys; BM query rows and BN keys per block."""
+    block for the new tokens' keys; BM query rows and BN keys per block. split_loop=0 runs
+    every block through the masked loop (the first version, kept to compare)."""
 
     def __init__(self, *, heads: int, kv_heads: int, head_dim: int, new_tokens: int,
-                 prefix: int, device: torch.device, splits: int = 16, block_m: int = 64,
-                 block_n: int = 64, num_warps: int = 4, num_stages: int = 2,
-                 scale: float | None = None, use_kernels: bool | None = None) -> None:
+                 prefix: int, device: torch.device, splits: int = 8, block_m: int = 64,
+                 block_n: int = 64, num_warps: int = 4, num_stages: int = 3,
+                 split_loop: int = 1, scale: float | None = None,
+                 use_kernels: bool | None = None) -> None:
         if heads % kv_heads:
             raise ValueError("query heads must be a multiple of KV heads")
         self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
@@ -157,6 +175,7 @@ class PrefixAttention:
         self.splits = self.prefix_splits + 1
         self.block_m, self.block_n = block_m, block_n
         self.num_warps, self.num_stages = num_warps, num_stages
+        self.split_loop = bool(split_loop)  # 0: one masked loop over every block
         self.scale = scale if scale is not None else 1.0 / math.sqrt(head_dim)
         # the kernels run on CUDA, or on the CPU under TRITON_INTERPRET=1 (their tests)
         self.use_kernels = (triton is not None and device.type == "cuda") \
@@ -190,7 +209,7 @@ class PrefixAttention:
             values.stride(1), new_keys.stride(0), new_keys.stride(1),
             self.partial.stride(0), self.partial.stride(1),
             N_NEW=self.n, GROUP=group, D=self.head_dim, BM=self.block_m, BN=self.block_n,
-            num_warps=self.num_warps, num_stages=self.num_stages)
+            SPLIT_LOOP=self.split_loop, num_warps=self.num_warps, num_stages=self.num_stages)
         br = 16
         _merge_kernel[(triton.cdiv(rows, br),)](
             self.partial, self.lse, out, rows, self.partial.stride(0), self.partial.stride(1),
