@@ -88,6 +88,7 @@ _GOAL = re.compile(
     r"|(?:i|we)(?:'m|'re|\s+am|\s+are)\s+(?:\w+\s+)?(?:training|preparing|saving|studying)\s+for\b"
     r"|(?:i|we)\s+(?:\w+\s+)?(?:plan|intend|hope|aim)\s+to\b"
     r"|(?:i|we)(?:'m|'re|\s+am|\s+are)\s+(?:planning|hoping|aiming)\s+to\b)", re.IGNORECASE)
+_SPEAKER_LABEL = re.compile(r"^\s*[A-Z][\w'.-]{0,30}(?:\s[A-Z][\w'.-]{0,30})?:\s+")
 _MOVE_VERBS = word_set("move relocate emigrate")
 _FACT_HAVE_STOP = word_set(
     "question questions idea ideas time problem issue concern concerns feeling thought "
@@ -220,8 +221,11 @@ def _load_spacy(name: str) -> Language:
 
 
 def _normalise(text: str) -> str:
-    """Curly apostrophes to straight ones, length-preserving, so the cue rules see one form."""
-    return text.replace("\u2019", "'").replace("\u2018", "'")
+    """Curly apostrophes to straight ones, so the cue rules see one form, and a transcript's
+    speaker label dropped ("Caroline: I went to ..." is how two-person conversations are
+    often stored): spaCy parses "Caroline" as the subject, and the first-person fact is lost
+    (fact recall 0.77 bare, 0.60 labelled on the hand-labelled set before this)."""
+    return _SPEAKER_LABEL.sub("", text).replace("\u2019", "'").replace("\u2018", "'")
 
 
 def _read_turn(doc: Doc, turn: Turn, out: _Collector) -> None:

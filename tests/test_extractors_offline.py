@@ -269,3 +269,11 @@ def test_stated_aims_are_goal_facts(extractor: OfflineExtractor) -> None:
     assert got["My goal is to run the Berlin half marathon in April 2027."] == "goal"
     assert got["I'm training for a triathlon in Nice."] == "goal"
     assert got["I moved to Berlin in March 2023."] is None
+
+
+def test_a_speaker_label_does_not_hide_the_fact(extractor: OfflineExtractor) -> None:
+    bare = [m.text for m in run(extractor, "I moved to Berlin in March 2023.").memories]
+    labelled = [m.text for m in run(extractor, "Caroline: I moved to Berlin in March 2023.")
+                .memories]
+    assert labelled == bare == ["I moved to Berlin in March 2023.",
+                                "I live in Berlin since March 2023."]
