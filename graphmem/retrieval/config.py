@@ -44,6 +44,10 @@ class SearchConfig(BaseModel):
     vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=50)
     fulltext: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=50)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
+    graph_ppr: RetrieverConfig = Field(
+        default=RetrieverConfig(enabled=False, weight=0.05, candidates=20),
+        description="the walk scored as personalized PageRank (cypher/search/graph_ppr): off "
+        "by default, measured against the BFS walk in benchmarks/README.md")
     preferences: RetrieverConfig = Field(
         default=RetrieverConfig(enabled=True, weight=0.0, candidates=3),
         description="preference channel: the reader's preference cubes nearest the query "
@@ -164,6 +168,7 @@ RECIPES: dict[str, SearchConfig] = {
     "vector": _only("vector"),
     "bm25": _only("fulltext"),
     "graph": _only("graph_walk"),
+    "graph_ppr": _only("graph_ppr"),
     "preferences": _only("preferences").model_copy(
         update={"preferences": RetrieverConfig(weight=0.0, candidates=10)}),
     "baseline_bm25": SearchConfig(baseline="bm25"),

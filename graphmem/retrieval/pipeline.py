@@ -20,7 +20,7 @@ from graphmem.embeddings import Embedder
 from graphmem.models import SEARCHABLE_STATUSES, SearchHit
 from graphmem.records import cube_from_stored
 from graphmem.retrieval import baselines, fusion, intent, lucene
-from graphmem.retrieval.channels import BY_NAME, CHANNELS, Channel
+from graphmem.retrieval.channels import BY_NAME, CHANNELS, GRAPH_CHANNELS, Channel
 from graphmem.retrieval.config import SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
@@ -84,7 +84,7 @@ class HybridRetriever:
         seeded_walk = config.graph_seed_from_top > 0
         runnable = [c for c in CHANNELS if config.channel(c.name).enabled and c.applies(
             terms=terms, has_embedding=base["embedding"] is not None, kinds=kinds)
-            and not (c.name == "graph_walk" and seeded_walk)]
+            and not (c.name in GRAPH_CHANNELS and seeded_walk)]
         pending = {c.name: self._pool.submit(self._channel, c, actor, timings, base, config,
                                              terms, []) for c in runnable[1:]}
         if runnable:
@@ -92,11 +92,12 @@ class HybridRetriever:
             results[first.name] = self._channel(first, actor, timings, base, config, terms, [])
         for name, future in pending.items():
             results[name] = future.result()
-        if config.graph_walk.enabled and seeded_walk:
+        walks = [n for n in sorted(GRAPH_CHANNELS) if config.channel(n).enabled]
+        if walks and seeded_walk:
             seeds = _top_ids(results, config.graph_seed_from_top)
-            if terms or seeds:
-                results["graph_walk"] = self._channel(BY_NAME["graph_walk"], actor, timings,
-                                                      base, config, terms, seeds)
+            for walk in walks if terms or seeds else []:
+                results[walk] = self._channel(BY_NAME[walk], actor, timings, base, config,
+                                              terms, seeds)
         t1 = time.perf_counter()
         ranked = self._rank(results, config, query, now or datetime.now(UTC))
         timings["rank"] = _ms(t1)
@@ -152,7 +153,7 @@ class HybridRetriever:
                  seeds: list[str]) -> list[StoredCube]:
         params = {**base, **channel.params(config.channel(channel.name).candidates),
                   "terms": terms}
-        if channel.name == "graph_walk":
+        if channel.name in GRAPH_CHANNELS:
             params.update(entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
                           seed_cube_weight=0.5, fanout=config.graph_fanout)
         t = time.perf_counter()
@@ -234,7 +235,7 @@ class HybridRetriever:
                 if row.props["id"] == cid:
                     scores[name] = row.score or 0.0
                     detail = f"{BY_NAME[name].label} #{rank} ({row.score or 0.0:.2f})"
-                    if name == "graph_walk" and row.vias:
+                    if name in GRAPH_CHANNELS and row.vias:
                         detail += " via " + ", ".join(row.vias[:2])
                     why.append(detail)
                     break
