@@ -37,6 +37,8 @@ from graphmem.cubes.activation import (
     next_token_logits,
     save_cache,
 )
+from graphmem.cubes.activation.fused import FusedPrefixRunner, supports
+from graphmem.cubes.activation.prefix_attention import PrefixAttention, reference_attention
 from graphmem.cubes.activation.static import SPLIT_ATTENTION, StaticPrefixRunner
 
 VOCAB = 152064
@@ -55,6 +57,15 @@ ARCHS["tiny"] = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
 DEVICE = "cuda"
 # MemOS KV-cache memory documentation: TTFT reduction with long context and a short query.
 MEMOS = {"Qwen3-8B": 94.2, "Qwen3-32B": 88.8, "Qwen2.5-72B": 91.4}
+# The split-KV attention's kernel configurations tried on the extras rows.
+ATTENTION_CONFIGS: list[dict[str, int]] = [
+    dict(splits=sp, block_m=bm, block_n=bn, num_warps=w, num_stages=st, split_loop=sl)
+    for sp, bm, bn, w, st, sl in [
+        (8, 64, 64, 4, 3, 0), (8, 64, 64, 4, 3, 1), (16, 64, 64, 4, 3, 1), (8, 64, 64, 4, 4, 1),
+        (8, 64, 128, 4, 3, 1), (8, 128, 64, 8, 3, 1), (8, 128, 128, 8, 3, 1),
+        (7, 128, 128, 8, 3, 1), (16, 128, 64, 8, 3, 1), (4, 128, 128, 8, 3, 1),
+        (8, 128, 64, 4, 3, 1), (12, 64, 64, 4, 3, 1), (16, 64, 128, 4, 3, 1),
+        (8, 64, 64, 4, 2, 1), (12, 128, 64, 8, 3, 1), (8, 128, 64, 8, 4, 1)]]
 
 
 def log(*args: Any) -> None:
@@ -196,12 +207,13 @@ def compare(a: torch.Tensor, b: torch.Tensor) -> dict[str, float]:
 
 
 # -- one row -----------------------------------------------------------------------------------
-def kernel_profile(model: torch.nn.Module, kv: Any, q_ids: torch.Tensor, path: Path) -> None:
-    """Where the optimised step's GPU time goes, per kernel (run without the graph, so the
-    profiler sees each launch; kernel times are the same as inside the graph)."""
+def kernel_profile(make_runner: Callable[[], Any], kv: Any, q_ids: torch.Tensor, path: Path,
+                   title: str) -> None:
+    """Where a step's GPU time goes, per kernel (run without the graph, so the profiler sees
+    each launch; kernel times are the same as inside the graph)."""
     from torch.profiler import ProfilerActivity, profile
 
-    runner = StaticPrefixRunner(model, kv.token_count, q_ids.shape[1], attention=SPLIT_ATTENTION)
+    runner = make_runner()
     runner.load(kv)
     for _ in range(3):
         runner.step(q_ids)
@@ -212,11 +224,53 @@ def kernel_profile(model: torch.nn.Module, kv: Any, q_ids: torch.Tensor, path: P
         sync()
     runner.release()
     try:
-        text = prof.key_averages().table(sort_by="self_device_time_total", row_limit=25)
+        text = prof.key_averages().table(sort_by="self_device_time_total", row_limit=30)
     except Exception:  # older torch spells it cuda
-        text = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=25)
-    path.write_text("5 steps of the static runner with split attention, no graph\n" + text)
+        text = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=30)
+    path.write_text(f"5 steps of {title}, no graph\n" + text)
     log(text)
+
+
+def attention_sweep(model: torch.nn.Module, kv: Any, query: int,
+                    configs: list[dict[str, int]]) -> list[dict[str, Any]]:
+    """The split-KV attention alone (one layer's real cache, random bf16 queries) for several
+    kernel configurations: median of CUDA-event timings over 200 calls, and the error against
+    the float32 SDPA reference."""
+    c: Any = model.config
+    heads, kvh = c.num_attention_heads, c.num_key_value_heads
+    d = c.hidden_size // heads
+    p = kv.token_count
+    keys, values = kv.keys[0][0], kv.values[0][0]
+    new_k = torch.randn(kvh, query, d, dtype=torch.bfloat16, device=DEVICE)
+    new_v = torch.randn(kvh, query, d, dtype=torch.bfloat16, device=DEVICE)
+    q = torch.randn(query, heads, d, dtype=torch.bfloat16, device=DEVICE)
+    ref = reference_attention(q, keys, values, new_k, new_v, p).float()
+    out: list[dict[str, Any]] = []
+    for cfg in configs:
+        try:
+            att = PrefixAttention(heads=heads, kv_heads=kvh, head_dim=d, new_tokens=query,
+                                  prefix=p, device=torch.device(DEVICE), **cfg)
+            got = att(q, keys, values, new_k, new_v).float()
+            err = float((got - ref).norm() / ref.norm())
+            # GPU time, as inside the step's graph: 50 calls captured once, replayed (timing
+            # Python launches would measure Triton's host-side launch cost instead)
+            graph = torch.cuda.CUDAGraph()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                att(q, keys, values, new_k, new_v)
+            torch.cuda.current_stream().wait_stream(side)
+            with torch.cuda.graph(graph):
+                for _ in range(50):
+                    att(q, keys, values, new_k, new_v)
+            ms, _ = median_ms(graph.replay, 10, 2)
+            us = ms * 1e3 / 50
+            out.append({**cfg, "splits_used": att.splits, "us": us, "rel_l2": err})
+        except Exception as e:  # a config that does not compile must not cost the run
+            out.append({**cfg, "error": repr(e)[:300]})
+    for r in sorted(out, key=lambda r: r.get("us", 1e9)):
+        log(f"  attention {r}")
+    return out
 
 
 def chunk_sweep(model: torch.nn.Module, kv: Any, q_ids: torch.Tensor, reps: int,
@@ -248,7 +302,9 @@ def chunk_sweep(model: torch.nn.Module, kv: Any, q_ids: torch.Tensor, reps: int,
 
 def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: int,
             ceil: dict[str, float], disk_dir: Path, deadline: float, fp: str,
-            sdpa_graph: bool, extras: bool, out_dir: Path) -> dict[str, Any]:
+            sdpa_graph: bool, extras: bool, out_dir: Path,
+            fused_options: dict[str, Any] | None = None,
+            alt_compile: str | None = None, sweep: bool = False) -> dict[str, Any]:
     shape = shape_of(model)
     gen = torch.Generator(device=DEVICE).manual_seed(prefix)
     ids = torch.randint(0, VOCAB, (1, prefix + query), device=DEVICE, generator=gen)
@@ -293,6 +349,39 @@ def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: in
     row["host_graph_ms"], _ = median_ms(host_graph, reps, 2)
     row["check_host_graph"] = compare(host_graph(), ref)
     row["host_eager_ms"], _ = median_ms(lambda: next_token_logits(model, kv_host, ids), reps, 2)
+    runner.release()
+    empty_cache()
+
+    # The fused step (graphmem.cubes.activation.fused), GPU-resident and from pinned host.
+    if fused_options is not None and supports(model) is None:
+        if extras or sweep:  # the attention kernel's configurations; the row runs the fastest
+            row["attention_sweep"] = attention_sweep(model, kv, query, ATTENTION_CONFIGS)
+            timed = [r for r in row["attention_sweep"] if "us" in r and r["rel_l2"] < 1e-2]
+            if timed:
+                best = min(timed, key=lambda r: r["us"])
+                fused_options = {**fused_options, "attention": {
+                    k: best[k] for k in ("splits", "block_m", "block_n", "num_warps",
+                                         "num_stages", "split_loop")}}
+        row["fused_attention"] = fused_options.get("attention")
+        t0 = time.perf_counter()
+        runner = FusedPrefixRunner(model, prefix, query, cuda_graph=gpu(), **fused_options)
+        runner.load(kv)
+        sync()
+        row["fused_build_s"] = time.perf_counter() - t0
+        row["gpu_fused_ms"], row["gpu_fused_all_ms"] = median_ms(
+            lambda: runner.step(q_ids), reps, 3)
+        row["check_gpu_fused"] = compare(runner.step(q_ids), ref)
+
+        def fused_copy_then_step() -> torch.Tensor:
+            runner.load(kv)
+            return runner.step(q_ids)
+
+        row["gpu_fused_copy_ms"], _ = median_ms(fused_copy_then_step, reps, 2)
+        row["host_fused_ms"], row["host_fused_all_ms"] = median_ms(host_graph, reps, 2)
+        row["check_host_fused"] = compare(host_graph(), ref)
+    else:
+        runner = StaticPrefixRunner(model, prefix, query, attention=SPLIT_ATTENTION,
+                                    cuda_graph=gpu())
 
     # Disk: a safetensors file, read back to the GPU, then the optimised step.
     cache_dir = disk_dir / f"{name}-{prefix}"
@@ -321,6 +410,7 @@ def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: in
 
         row["disk_ms"], row["disk_all_ms"] = median_ms(
             disk_step, reps, 1, before=(lambda: drop_page_cache(file)) if dropped else None)
+        row["disk_runner"] = type(runner).__name__
     shutil.rmtree(cache_dir, ignore_errors=True)
 
     runner.release()
@@ -335,8 +425,23 @@ def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: in
     empty_cache()
     if extras:
         try:
-            row["split_sweep"] = chunk_sweep(model, kv, q_ids, reps, ref)
-            kernel_profile(model, kv, q_ids, out_dir / f"profile_{name}_{prefix}.txt")
+            if fused_options is not None:
+                kernel_profile(lambda: FusedPrefixRunner(model, prefix, query, **fused_options),
+                               kv, q_ids, out_dir / f"profile_fused_{name}_{prefix}.txt",
+                               "the fused runner")
+            kernel_profile(lambda: StaticPrefixRunner(model, prefix, query,
+                                                      attention=SPLIT_ATTENTION),
+                           kv, q_ids, out_dir / f"profile_{name}_{prefix}.txt",
+                           "the static runner with split attention")
+            if alt_compile and time.monotonic() + 240 < deadline:
+                alt = FusedPrefixRunner(model, prefix, query, cuda_graph=gpu(),
+                                        **{**(fused_options or {}), "compile": alt_compile})
+                alt.load(kv)
+                row["gpu_fused_alt_compile"] = alt_compile
+                row["gpu_fused_alt_ms"], _ = median_ms(lambda: alt.step(q_ids), reps, 3)
+                row["check_gpu_fused_alt"] = compare(alt.step(q_ids), ref)
+                alt.release()
+                log(f"  fused with compile={alt_compile}: {row['gpu_fused_alt_ms']:.2f} ms")
         except Exception as e:  # diagnostics must not cost the table
             row["extras_error"] = repr(e)
             log(f"  extras failed: {e!r}")
@@ -354,9 +459,12 @@ def run_row(model: torch.nn.Module, name: str, prefix: int, query: int, reps: in
     row["limit_disk_ms"] = q_floor + c / disk_bw * 1e3
     row["limit_full_ms"] = max(w / ceil["hbm_Bps"],
                                shape.prefill_flops(prefix + query) / ceil["matmul_flops"]) * 1e3
-    for tier, key in (("gpu", "gpu_graph_ms"), ("host", "host_graph_ms"), ("disk", "disk_ms")):
-        row[f"ratio_{tier}"] = (row[key] / row[f"limit_{tier}_ms"]) if row.get(key) else None
-    for key in ("gpu_eager_ms", "gpu_graph_ms", "host_eager_ms", "host_graph_ms", "disk_ms"):
+    for tier, key in (("gpu", "gpu_graph_ms"), ("host", "host_graph_ms"), ("disk", "disk_ms"),
+                      ("gpu_fused", "gpu_fused_ms"), ("host_fused", "host_fused_ms")):
+        limit = row[f"limit_{tier.removesuffix('_fused')}_ms"]
+        row[f"ratio_{tier}"] = (row[key] / limit) if row.get(key) else None
+    for key in ("gpu_eager_ms", "gpu_graph_ms", "host_eager_ms", "host_graph_ms", "disk_ms",
+                "gpu_fused_ms", "host_fused_ms"):
         if row.get(key):
             row[key.replace("_ms", "_reduction_pct")] = 100 * (1 - row[key] / full_ms)
     return row
@@ -377,6 +485,19 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"({fmt(r.get('gpu_graph_reduction_pct'))}%) | {fmt(r['host_eager_ms'])} | "
             f"{fmt(r['host_graph_ms'], '.2f')} ({fmt(r.get('host_graph_reduction_pct'))}%) | "
             f"{fmt(r.get('disk_ms'))} ({fmt(r.get('disk_reduction_pct'))}%) |")
+    lines += ["", "| model | prefix | fused GPU ms (red.) | GPU limit ms | fused GPU / limit | "
+              "fused host ms (red.) | host limit ms | fused host / limit | fused check rel L2 |",
+              "|" + "---|" * 9]
+    for r in rows:
+        if r.get("gpu_fused_ms") is None:
+            continue
+        lines.append(
+            f"| {r['model']} | {r['prefix_tokens']} | {fmt(r['gpu_fused_ms'], '.2f')} "
+            f"({fmt(r.get('gpu_fused_reduction_pct'))}%) | {fmt(r['limit_gpu_ms'], '.2f')} | "
+            f"{fmt(r['ratio_gpu_fused'], '.2f')} | {fmt(r['host_fused_ms'], '.2f')} "
+            f"({fmt(r.get('host_fused_reduction_pct'))}%) | {fmt(r['limit_host_ms'], '.2f')} | "
+            f"{fmt(r['ratio_host_fused'], '.2f')} | "
+            f"{fmt(r['check_gpu_fused']['rel_l2'], '.4f')} |")
     lines += ["", "| model | prefix | GPU limit ms | GPU ratio | host limit ms | host ratio | "
               "disk limit ms | disk ratio | graph w/o split ms | graph+copy ms | disk mode |",
               "|" + "---|" * 11]
@@ -388,6 +509,14 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{fmt(r['ratio_disk'], '.2f')} | {fmt(r.get('gpu_graph_sdpa_ms'), '.2f')} | "
             f"{fmt(r.get('gpu_graph_copy_ms'), '.2f')} | {r['disk_mode']} |")
     return "\n".join(lines)
+
+
+def fused_options_of(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.compile == "off":
+        return None
+    attention = {k: int(v) for k, v in (kv.split("=") for kv in args.attn.split(",") if kv)}
+    return {"compile": None if args.compile == "none" else args.compile,
+            "attention": attention}
 
 
 def run_model(name: str, prefixes: list[int], args: argparse.Namespace, ceil: dict[str, float],
@@ -404,17 +533,32 @@ def run_model(name: str, prefixes: list[int], args: argparse.Namespace, ceil: di
     runner0 = StaticPrefixRunner(model, 0, args.query, cuda_graph=gpu())
     q_graph, _ = median_ms(lambda: runner0.step(q_ids), args.reps, 3)
     runner0.release()
+    fused_options = fused_options_of(args)
+    q_fused = None
+    if fused_options is not None and supports(model) is None:
+        try:
+            fused0 = FusedPrefixRunner(model, 0, args.query, cuda_graph=gpu(), **fused_options)
+        except Exception as e:  # a compile failure: say so, and measure the eager fused step
+            import traceback
+
+            traceback.print_exc()
+            result.setdefault("fused_errors", []).append(f"{name}: {e!r}"[:2000])
+            fused_options["compile"] = None
+            fused0 = FusedPrefixRunner(model, 0, args.query, cuda_graph=gpu(), **fused_options)
+        q_fused, _ = median_ms(lambda: fused0.step(q_ids), args.reps, 3)
+        fused0.release()
     probe = next(p for n, p in model.named_parameters() if "mlp.up_proj" in n)
     result["models"][name] = {
         "weight_std_probe": float(probe.detach().float().std()),  # random, not zeros
         "init_s": init_s, "weight_bytes_read": w, "fingerprint": fp,
         "params": sum(p.numel() for p in model.parameters()),
         "query_only_eager_ms": q_eager, "query_only_graph_ms": q_graph,
+        "query_only_fused_ms": q_fused,
         "query_only_floor_ms": max(w / ceil["hbm_Bps"], shape_of(model).prefill_flops(
             args.query) / ceil["matmul_flops"]) * 1e3,
     }
     log(f"{name}: init {init_s:.1f} s, weights read {w / 1e9:.2f} GB, 64-token prefill "
-        f"eager {q_eager:.2f} ms, graph {q_graph:.2f} ms")
+        f"eager {q_eager:.2f} ms, graph {q_graph:.2f} ms, fused {fmt(q_fused, '.2f')} ms")
     for prefix in prefixes:
         if time.monotonic() > deadline:
             result["skipped"].append(f"{name}@{prefix}: time budget")
@@ -423,13 +567,19 @@ def run_model(name: str, prefixes: list[int], args: argparse.Namespace, ceil: di
         try:
             row = run_row(model, name, prefix, args.query, args.reps, mceil, disk_dir,
                           deadline, fp, sdpa_graph=not args.no_sdpa_graph,
-                          extras=f"{name}:{prefix}" in args.extras.split(","), out_dir=out)
+                          extras=f"{name}:{prefix}" in args.extras.split(","), out_dir=out,
+                          fused_options=fused_options, alt_compile=args.alt_compile or None,
+                          sweep=args.sweep)
         except torch.OutOfMemoryError as e:
             result["skipped"].append(f"{name}@{prefix}: out of memory ({e})")
             empty_cache()
             continue
         row["row_s"] = time.perf_counter() - t1
         result["rows"].append(row)
+        log(f"  {prefix}: fused gpu {fmt(row.get('gpu_fused_ms'), '.2f')} "
+            f"(x{fmt(row.get('ratio_gpu_fused'), '.2f')}) host "
+            f"{fmt(row.get('host_fused_ms'), '.2f')} (x{fmt(row.get('ratio_host_fused'), '.2f')})"
+            f" build {fmt(row.get('fused_build_s'))} s check {row.get('check_gpu_fused')}")
         log(f"  {prefix}: full {row['full_ms']:.1f} | gpu eager {row['gpu_eager_ms']:.2f} "
             f"graph {row['gpu_graph_ms']:.2f} (limit {row['limit_gpu_ms']:.2f}) | host graph "
             f"{row['host_graph_ms']:.2f} (limit {row['limit_host_ms']:.2f}) | disk "
@@ -449,6 +599,15 @@ def main() -> None:
     ap.add_argument("--no-sdpa-graph", action="store_true")
     ap.add_argument("--extras", default="qwen2.5-7b:16384",
                     help="model:prefix rows that also get a split sweep and a kernel profile")
+    ap.add_argument("--compile", default="default",
+                    help="torch.compile mode of the fused step's pointwise parts; 'none': eager; "
+                    "'off': no fused step at all")
+    ap.add_argument("--alt-compile", default="max-autotune-no-cudagraphs",
+                    help="on the extras rows, the fused step also with this compile mode")
+    ap.add_argument("--attn", default="splits=8,block_m=64,block_n=64,num_warps=4,num_stages=3",
+                    help="the fused step's split-KV attention configuration")
+    ap.add_argument("--sweep", action="store_true",
+                    help="sweep the attention configurations on every row, not only extras")
     ap.add_argument("--disk-dir", default="/tmp/graphmem-kvbench")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--device", default="cuda", help="cpu: a dry run of the script itself")

@@ -43,6 +43,10 @@ _AGO = re.compile(
     r"^(?P<n>\d+|" + "|".join(sorted(_NUMBERS, key=len, reverse=True)) + r")\s+"
     r"(?P<unit>day|week|month|year)s?\s+ago$"
 )
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAY = re.compile(
+    r"^(?:(?P<which>last|this past|past|next|this|coming|this coming)\s+)?"
+    r"(?P<day>" + "|".join(WEEKDAYS) + r"|weekend)(?:\s+(?:morning|afternoon|evening|night))?$")
 _FILLER = re.compile(r"^(?:on|in|at|since|from|by|around|about|the|of|early|late|mid|back)\s+")
 
 
@@ -95,11 +99,27 @@ def _relative(text: str, ref: datetime) -> datetime | None:
     if m:
         sign = {"last": -1, "next": 1, "this": 0}[m.group(1)]
         return _shift(start, m.group(2), sign)
+    m = _WEEKDAY.match(text)
+    if m and (m.group("which") or m.group("day") != "weekend"):  # "the weekend": which one?
+        return _weekday(start, m.group("which"), m.group("day"))
     m = _AGO.match(text)
     if m:
         n = int(m.group("n")) if m.group("n").isdigit() else _NUMBERS[m.group("n")]
         return start - n * _UNITS[m.group("unit")]
     return None
+
+
+def _weekday(start: datetime, which: str | None, day: str) -> datetime:
+    """"last Saturday" (or a bare "Saturday", told of in the past tense, as chat mostly does)
+    is the latest such day before the turn; "next"/"this coming" the first one after it;
+    "this" the one of the turn's week. A weekend is its Saturday."""
+    target = WEEKDAYS.index("saturday" if day == "weekend" else day)
+    back = (start.weekday() - target) % 7 or 7
+    if which in ("next", "coming", "this coming"):
+        return start + timedelta(days=(target - start.weekday()) % 7 or 7)
+    if which == "this":
+        return start + timedelta(days=target - start.weekday())
+    return start - timedelta(days=back)
 
 
 def _shift(start: datetime, unit: str, sign: int) -> datetime:
@@ -116,3 +136,18 @@ def _build(year: int, month: int, day: int, ref: datetime) -> datetime | None:
         return datetime(year, month, day, tzinfo=ref.tzinfo)
     except ValueError:
         return None
+
+
+def spelled(phrase: str, when: datetime) -> str:
+    """The absolute date a relative phrase meant, at the precision the phrase had: "yesterday"
+    → "7 May 2023", "last month" → "April 2023", "last year" → "2022", "last week" → "the week
+    of 1 May 2023". Stored in a fact's text, so the answer to "when?" survives the turn's
+    own date being out of sight."""
+    text = _normalise(phrase)
+    if re.search(r"\byears?\b", text):
+        return f"{when.year}"
+    if re.search(r"\bmonths?\b", text):
+        return f"{when:%B} {when.year}"
+    if re.search(r"\bweeks?\b", text):
+        return f"the week of {when.day} {when:%B} {when.year}"
+    return f"{when.day} {when:%B} {when.year}"

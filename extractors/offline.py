@@ -28,7 +28,7 @@ from .base import (
     PreferenceCategory,
     Turn,
 )
-from .dates import MONTHS, parse_date
+from .dates import MONTHS, parse_date, spelled
 from .errors import ExtractionError
 from .lexicon import ACTIVITIES, DIETS, FOODS, PRODUCTS, word_set
 
@@ -79,6 +79,17 @@ _FACT_VERBS = word_set(
     "relocate attend enroll major earn speak volunteer visit travel buy sell found run "
     "lose win train divorce date engage"
 )
+_RELATIVE_DATE = re.compile(
+    r"\b(?:ago|last|next|this|yesterday|today|tonight|tomorrow|weekend|monday|tuesday|"
+    r"wednesday|thursday|friday|saturday|sunday)\b", re.IGNORECASE)
+# A sentence that states an aim: "My goal is to ...", "I'm training for ...", "I plan to ...".
+_GOAL = re.compile(
+    r"\b(?:(?:my|our)\s+(?:\w+\s+)?(?:goal|dream|plan|aim|ambition)s?\b"
+    r"|(?:i|we)(?:'m|'re|\s+am|\s+are)\s+(?:\w+\s+)?(?:training|preparing|saving|studying)\s+for\b"
+    r"|(?:i|we)\s+(?:\w+\s+)?(?:plan|intend|hope|aim)\s+to\b"
+    r"|(?:i|we)(?:'m|'re|\s+am|\s+are)\s+(?:planning|hoping|aiming)\s+to\b)", re.IGNORECASE)
+_SPEAKER_LABEL = re.compile(r"^\s*[A-Z][\w'.-]{0,30}(?:\s[A-Z][\w'.-]{0,30})?:\s+")
+_MOVE_VERBS = word_set("move relocate emigrate")
 _FACT_HAVE_STOP = word_set(
     "question questions idea ideas time problem issue concern concerns feeling thought "
     "thoughts doubt doubts suggestion suggestions trouble fun chance"
@@ -210,8 +221,11 @@ def _load_spacy(name: str) -> Language:
 
 
 def _normalise(text: str) -> str:
-    """Curly apostrophes to straight ones, length-preserving, so the cue rules see one form."""
-    return text.replace("\u2019", "'").replace("\u2018", "'")
+    """Curly apostrophes to straight ones, so the cue rules see one form, and a transcript's
+    speaker label dropped ("Caroline: I went to ..." is how two-person conversations are
+    often stored): spaCy parses "Caroline" as the subject, and the first-person fact is lost
+    (fact recall 0.77 bare, 0.60 labelled on the hand-labelled set before this)."""
+    return _SPEAKER_LABEL.sub("", text).replace("\u2019", "'").replace("\u2018", "'")
 
 
 def _read_turn(doc: Doc, turn: Turn, out: _Collector) -> None:
@@ -665,20 +679,60 @@ def _emit_fact(sent: Span, entities: Iterable[tuple[ExtractedEntity, int, int]],
     if valid_from is None and not named and not _fact_verb(root):
         return
     names = [out.entity(e) for e, _, _ in inside if e.type != "date"]
+    text = _statement(sent.text, _Clause(0, len(sent.text), []), first=True)
+    relative = _relative_date(sent, turn.timestamp)
+    if relative is not None and valid_from is not None:
+        text = f"{text.rstrip('.!')} ({spelled(relative, valid_from)})."
     out.memory(ExtractedMemory(
-        text=_statement(sent.text, _Clause(0, len(sent.text), []), first=True), kind="fact",
-        episode_ids=[turn.episode_id], entities=names, valid_from=valid_from,
-        confidence=0.6 if valid_from else 0.5,
+        text=text, kind="fact", episode_ids=[turn.episode_id], entities=names,
+        valid_from=valid_from, confidence=0.6 if valid_from else 0.5,
+        category="goal" if _GOAL.search(sent.text) else None,
     ))
     _fact_relations(root, inside, turn, out)
+    _residence(sent, inside, turn, valid_from, out)
+
+
+def _relative_date(sent: Span, reference: datetime | None) -> str | None:
+    """The sentence's date phrase when it only means something beside the turn's date
+    ("yesterday", "last month"), else None."""
+    for ent in sent.ents:
+        if ent.label_ == "DATE" and parse_date(ent.text, reference) is not None:
+            return ent.text if _RELATIVE_DATE.search(ent.text) else None
+    return None
+
+
+def _residence(sent: Span, inside: list[tuple[ExtractedEntity, int, int]], turn: Turn,
+               since: datetime | None, out: _Collector) -> None:
+    """"Tom and I moved to Porto in March 2025" also says where the user lives now: a fact
+    in the words a question about it uses ("Where does Maya live?"), and a LIVES_IN edge."""
+    verb = next((t for t in sent if t.lemma_.lower() in _MOVE_VERBS and t.pos_ == "VERB"
+                 and any(c.dep_ == "nsubj" and any(s.lower_ in ("i", "we") for s in c.subtree)
+                         for c in t.children)), None)
+    if verb is None:
+        return
+    for ent, start, _ in inside:
+        tok = next((t for t in verb.subtree if t.idx == start), None)
+        if ent.type != "place" or tok is None:
+            continue
+        head = tok
+        while head.dep_ in ("compound", "amod", "nmod") and head.head.i != head.i:
+            head = head.head
+        if head.dep_ == "pobj" and head.head.lower_ in ("to", "into") \
+                and head.head.head.i == verb.i:
+            when = f" since {since:%B} {since.year}" if since is not None else ""
+            out.memory(ExtractedMemory(
+                text=f"I live in {ent.name}{when}.", kind="fact",
+                episode_ids=[turn.episode_id], entities=[out.entity(ent)],
+                valid_from=since, confidence=0.5))
+            out.relation(out.user_id, "LIVES_IN", out.entity(ent), turn.episode_id)
+            return
 
 
 def _about_user(root: Token) -> bool:
+    """The user is the subject, alone, with others ("Tom and I") or as owner ("my sister")."""
     for child in root.children:
         if child.dep_ in ("nsubj", "nsubjpass"):
-            if child.lower_ in ("i", "we"):
-                return True
-            return any(t.lower_ in ("my", "our") for t in child.subtree)
+            return any(t.lower_ in ("i", "we", "my", "our") for t in child.subtree)
     return False
 
 

@@ -13,7 +13,8 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +25,14 @@ from pydantic import TypeAdapter, ValidationError
 from graphmem import ingest, validation
 from graphmem.chat import ChatAnswer, ChatTimings, used, with_memories
 from graphmem.embeddings import Embedder, SentenceTransformerEmbedder
-from graphmem.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from graphmem.errors import (
+    Conflict,
+    InvalidInput,
+    LLMError,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+)
 from graphmem.ingestion import Ingestor
 from graphmem.llm import ChatBackend, ChatResult, TransformersBackend, chat_backend
 from graphmem.models import (
@@ -56,6 +64,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _MESSAGES = TypeAdapter(list[Message])
+
+
+@dataclass(frozen=True)
+class _Generated:
+    """The end of a streamed generation: the backend's result and which memories shaped it."""
+
+    result: ChatResult
+    kv_cache: Literal["hit", "miss", "off"]
+    adapter: str | None
 
 
 def _location(loc: tuple[int | str, ...], first_index: int) -> str:
@@ -165,6 +182,8 @@ class GraphMem:
         seen: dict[str, str] = {}
         for i, m in enumerate(parsed, first_index):
             self._check_text(m.content, f"message {i}")
+            if m.name is not None:
+                self._check_text(m.name, f"message {i} name")
             if m.id is not None:
                 validation.check_id(m.id, f"message {i} id")
                 if seen.setdefault(m.id, m.content) != m.content:
@@ -408,54 +427,100 @@ class GraphMem:
         """Answer the last user turn from memory: retrieve for it, put the memories into the
         first system message, generate; then (settings.chat_remember) store the exchange like
         add() does. The answer names the memories it was given, with their provenance."""
+        for item in self.chat_stream(messages, user_id=user_id, actor=actor,
+                                     session_id=session_id, limit=limit, recipe=recipe,
+                                     remember=remember):
+            if isinstance(item, ChatAnswer):
+                return item
+        raise LLMError("chat ended without an answer")  # chat_stream always ends in one
+
+    def chat_stream(self, messages: str | Sequence[Message | dict[str, Any]], *,
+                    user_id: str | None = None, actor: str | None = None,
+                    session_id: str | None = None, limit: int | None = None,
+                    recipe: str = "hybrid", remember: bool | None = None
+                    ) -> Generator[str | ChatAnswer, None, None]:
+        """chat(), streamed: the answer's text pieces as the model produces them, then the
+        ChatAnswer (its answer is the pieces joined, stripped). The messages are checked now;
+        retrieval and generation run as the stream is read, and closing it early stops the
+        generation (nothing is remembered then)."""
         parsed = self.validate_messages(messages)
         question = next((m.content for m in reversed(parsed) if m.role == "user"), None)
         if question is None:
             raise InvalidInput("chat needs at least one user turn")
+        return self._chat(parsed, question, user_id=user_id, actor=actor,
+                          session_id=session_id, limit=limit, recipe=recipe,
+                          remember=self.settings.chat_remember if remember is None else remember)
+
+    def _chat(self, parsed: builtins.list[Message], question: str, *, user_id: str | None,
+              actor: str | None, session_id: str | None, limit: int | None, recipe: str,
+              remember: bool) -> Generator[str | ChatAnswer, None, None]:
         started = time.perf_counter()
         hits = self.search(question, user_id=user_id, actor=actor, limit=limit, recipe=recipe,
                            session_id=session_id)
         retrieval_ms = (time.perf_counter() - started) * 1000.0
         prompt = with_memories([{"role": m.role, "content": m.content} for m in parsed], hits,
-                               user_id or self._actor(actor, user_id).name)
+                               self._display_name(self._actor(actor, user_id)))
         generating = time.perf_counter()
-        result, cache_state, adapter = self._generate(self._actor(actor, user_id).id, prompt)
+        done: _Generated | None = None
+        with contextlib.closing(self._generate(self._actor(actor, user_id).id, prompt)) as pieces:
+            for item in pieces:
+                if isinstance(item, _Generated):
+                    done = item
+                else:
+                    yield item
         generation_ms = (time.perf_counter() - generating) * 1000.0
+        if done is None:
+            raise LLMError("the chat model ended without a result")
+        result = done.result
         remembered = 0
-        if (self.settings.chat_remember if remember is None else remember) and \
-                validation.visible(result.text):
+        if remember and validation.visible(result.text):
             exchange = [*parsed, Message(role="assistant", content=result.text.strip())]
             remembered = len(self.add(exchange, user_id=user_id, actor=actor,
                                       session_id=session_id).cubes)
-        return ChatAnswer(
+        yield ChatAnswer(
             answer=result.text.strip(), model=self.chat_model.model, memories=used(hits),
             timings=ChatTimings(retrieval_ms=retrieval_ms, generation_ms=generation_ms,
                                 ttft_ms=result.ttft_ms,
                                 tokens_per_s=result.tokens_out / (generation_ms / 1000.0)
                                 if generation_ms > 0 else None),
             tokens_in=result.tokens_in, tokens_out=result.tokens_out, remembered=remembered,
-            kv_cache=cache_state, adapter=adapter)
+            kv_cache=done.kv_cache, adapter=done.adapter)
+
+    def _display_name(self, principal: Principal) -> str:
+        """What the memory block calls the asker: the name its messages carried ("Maya"), else
+        its id's name. A small model given an opaque id ("u-5f3a9c said: ...") answered about
+        the wrong city; given the name, from the memory."""
+        names = self.store.reader_names(principal.id)
+        return names[-1] if len(names) > 1 else principal.name
 
     def _generate(self, actor: str, prompt: builtins.list[dict[str, str]]
-                  ) -> tuple[ChatResult, Literal["hit", "miss", "off"], str | None]:
-        """One completion; for a local model with the actor's own adapter active (parametric
-        memory) and, when one matches, a KV cache of the memory prefix (activation memory)."""
+                  ) -> Generator[str | _Generated, None, None]:
+        """One streamed completion (text pieces, then what was generated and how); for a
+        local model with the actor's own adapter active (parametric memory) and, when one
+        matches, a KV cache of the memory prefix (activation memory). The adapter stays active,
+        under the model's lock, until the stream is finished or closed."""
         backend = self.chat_model
         if not isinstance(backend, TransformersBackend):
-            return backend.complete(prompt), "off", None
+            with contextlib.closing(backend.stream(prompt)) as pieces:
+                for item in pieces:
+                    yield _Generated(item, "off", None) if isinstance(item, ChatResult) else item
+            return
         parametric, activation = self.parametric, self.activation
         with parametric.lock if parametric is not None else contextlib.nullcontext():
             adapter = parametric.activate_for(actor) if parametric is not None else None
             try:
                 cache = activation.lookup(actor, prompt[0]["content"], adapter_id=adapter) \
                     if activation is not None else None
-                result = backend.complete(prompt, prefix=cache)
+                state: Literal["hit", "miss", "off"] = "off" if activation is None else (
+                    "hit" if cache is not None else "miss")
+                # closed here, before the adapter goes: the worker is done with the model
+                with contextlib.closing(backend.stream(prompt, prefix=cache)) as pieces:
+                    for item in pieces:
+                        yield _Generated(item, state, adapter) if isinstance(
+                            item, ChatResult) else item
             finally:
                 if parametric is not None:
                     parametric.deactivate()
-        state: Literal["hit", "miss", "off"] = "off" if activation is None else (
-            "hit" if cache is not None else "miss")
-        return result, state, adapter
 
     @property
     def parametric(self) -> ParametricMemory | None:

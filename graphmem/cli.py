@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.table import Table
 from graphmem.errors import GraphMemError
 from graphmem.models import MemCube, SearchHit
 from graphmem.settings import Settings
+
+if TYPE_CHECKING:
+    from graphmem.chat import ChatAnswer
 
 app = typer.Typer(
     name="graphmem",
@@ -370,8 +374,9 @@ def chat(
         with _memory() as mem:
             for question in ([message] if message is not None else _questions()):
                 history.append({"role": "user", "content": question})
-                answer = mem.chat(history, user_id=user, actor=actor, session_id=session,
-                                  remember=not no_remember)
+                answer = _stream_answer(mem.chat_stream(
+                    history, user_id=user, actor=actor, session_id=session,
+                    remember=not no_remember), as_json)
                 history.append({"role": "assistant", "content": answer.answer or "..."})
                 _print_answer(answer, as_json)
     except GraphMemError as exc:
@@ -390,11 +395,28 @@ def _questions() -> Any:
         yield line
 
 
-def _print_answer(answer: Any, as_json: bool) -> None:
+def _stream_answer(pieces: Iterator[str | ChatAnswer], as_json: bool) -> ChatAnswer:
+    """The answer, its text printed as it is generated (with --json only the final object
+    is printed, so the output stays one JSON document)."""
+    from graphmem.chat import ChatAnswer
+
+    if not as_json:
+        console.print("[bold]assistant>[/bold] ", end="")
+    for item in pieces:
+        if isinstance(item, ChatAnswer):
+            if not as_json:
+                console.print()
+            return item
+        if not as_json:  # model text, not markup
+            console.print(item, end="", markup=False, highlight=False, soft_wrap=True)
+            console.file.flush()
+    raise GraphMemError("chat ended without an answer")
+
+
+def _print_answer(answer: ChatAnswer, as_json: bool) -> None:
     if as_json:
         console.print_json(answer.model_dump_json())
         return
-    console.print(f"[bold]assistant>[/bold] {answer.answer}")
     for m in answer.memories:
         console.print(f"  [dim]memory {m.id} v{m.version} ({m.kind}): {m.text}[/dim]")
     t = answer.timings

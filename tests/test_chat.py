@@ -99,10 +99,6 @@ def test_cli_chat_one_shot(chat_mem: tuple[GraphMem, Script], uid: str,
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=(
-    "retrieval ranks 'Tom and I moved to Porto' 6th for 'Where does Maya live?' among the "
-    "Lisbon trip memories (issue 10), and SmolLM2-135M then answers Lisbon or invents a town; "
-    "strict, so this turns into a failure the day it passes"))
 def test_smollm2_answers_from_the_demo_conversation(neo4j_settings: Settings,
                                                     embedder: SentenceTransformerEmbedder,
                                                     uid: str) -> None:
@@ -116,7 +112,9 @@ def test_smollm2_answers_from_the_demo_conversation(neo4j_settings: Settings,
     with GraphMem(settings, embedder=embedder, apply_schema=False) as mem:
         for session in demo["sessions"]:
             mem.add(session["messages"], user_id=uid, session_id=session["session_id"])
-        answer = mem.chat("Where does Maya live?", user_id=uid, remember=False, limit=8)
-    assert any("Porto" in m.text for m in answer.memories), answer.memories
+        # Three memories, MemOS's best chunk count: with five or eight the 135M model loses
+        # the thread (it answered "Barcelona" beside "I live in Porto since March 2025").
+        answer = mem.chat("Where does Maya live?", user_id=uid, remember=False, limit=3)
+    assert "Porto" in answer.memories[0].text, answer.memories
     assert "Porto" in answer.answer, answer.answer
     assert answer.timings.ttft_ms is not None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,7 +58,7 @@ VALID: dict[str, Any] = {
 class Script:
     """Completions to serve in order, and the requests that were received."""
 
-    replies: list[tuple[int, dict[str, Any] | str]] = field(default_factory=list)
+    replies: list[tuple[int, dict[str, Any] | str | Streamed]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[Any] = field(default_factory=list)
 
@@ -71,6 +72,42 @@ class Script:
     def error(self, status: int, text: str) -> None:
         self.replies.append((status, text))
 
+    def streamed(self, pieces: list[str], usage: tuple[int, int] | None = (100, 20),
+                 pause_after_first_s: float = 0.0) -> None:
+        """A streamed completion (server-sent events, as stream=True gets them): one chunk
+        per piece, a pause after the first one, then the usage chunk and [DONE]."""
+        self.replies.append((200, Streamed(pieces, usage, pause_after_first_s)))
+
+
+@dataclass(frozen=True)
+class Streamed:
+    pieces: list[str]
+    usage: tuple[int, int] | None
+    pause_after_first_s: float
+
+    @classmethod
+    def of(cls, completion: dict[str, Any]) -> Streamed:
+        usage = completion.get("usage")
+        return cls([completion["choices"][0]["message"]["content"]],
+                   (usage["prompt_tokens"], usage["completion_tokens"]) if usage else None, 0.0)
+
+    def events(self) -> Iterator[tuple[bytes, float]]:
+        """(event bytes, seconds to wait after sending it)."""
+        def chunk(choices: list[Any], usage: dict[str, int] | None = None) -> bytes:
+            body = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
+                    "model": "scripted-model", "choices": choices,
+                    **({"usage": usage} if usage else {})}
+            return f"data: {json.dumps(body)}\n\n".encode()
+
+        for i, piece in enumerate(self.pieces):
+            yield chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}]), (
+                self.pause_after_first_s if i == 0 else 0.0)
+        yield chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]), 0.0
+        if self.usage:
+            yield chunk([], {"prompt_tokens": self.usage[0],
+                             "completion_tokens": self.usage[1]}), 0.0
+        yield b"data: [DONE]\n\n", 0.0
+
 
 @pytest.fixture
 def server() -> Iterator[tuple[str, Script]]:
@@ -82,6 +119,17 @@ def server() -> Iterator[tuple[str, Script]]:
             script.requests.append(json.loads(self.rfile.read(length)))
             script.headers.append(self.headers)  # case-insensitive, as HTTP headers are
             status, body = script.replies.pop(0) if script.replies else (500, "script empty")
+            if isinstance(body, dict) and status == 200 and script.requests[-1].get("stream"):
+                body = Streamed.of(body)  # asked to stream: a scripted completion, in one piece
+            if isinstance(body, Streamed):
+                self.send_response(status)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()  # no length: the stream ends when the connection closes
+                for event, pause in body.events():
+                    self.wfile.write(event)
+                    self.wfile.flush()
+                    time.sleep(pause)
+                return
             data = (json.dumps(body) if isinstance(body, dict) else body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

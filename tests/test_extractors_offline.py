@@ -144,7 +144,7 @@ def test_dated_facts(extractor: OfflineExtractor) -> None:
                                                                             tzinfo=UTC)
     assert facts["My sister's wedding is on June 5."].valid_from == datetime(2024, 6, 5,
                                                                              tzinfo=UTC)
-    started = facts["I started at Google yesterday."]
+    started = facts["I started at Google yesterday (30 April 2024)."]
     assert started.valid_from == datetime(2024, 4, 30, tzinfo=UTC)
     assert started.episode_ids == ["ep2"]
     assert ("u1", "MOVE_TO", "Berlin") in {(r.source, r.relation, r.target)
@@ -227,3 +227,53 @@ def test_prefeval_persona_conversations(extractor: OfflineExtractor) -> None:
     results = list(evaluation.run_items(extractor, evaluation.persona_items(PREFEVAL)))
     assert evaluation.share(results, "any_match") >= 0.74
     assert evaluation.share(results, "topic_match") >= 0.66
+
+
+def test_relative_dates_are_spelled_out_in_the_fact(extractor: OfflineExtractor) -> None:
+    """REFERENCE is 1 May 2024: "yesterday" was 30 April, "last month" April... of the fact's
+    precision, so the answer to "when?" is in the memory, not only beside the turn."""
+    texts = {m.text for m in run(extractor, "I went to a support group yesterday.",
+                                 "We adopted a puppy last week!",
+                                 "I moved from Sweden 4 years ago.").memories}
+    assert "I went to a support group yesterday (30 April 2024)." in texts
+    assert "We adopted a puppy last week (the week of 24 April 2024)." in texts
+    assert "I moved from Sweden 4 years ago (2020)." in texts
+    absolute = run(extractor, "I graduated in June 2019.").memories
+    assert [m.text for m in absolute] == ["I graduated in June 2019."]
+
+
+def test_moving_somewhere_is_where_the_user_lives(extractor: OfflineExtractor) -> None:
+    out = run(extractor, "Tom and I moved to Porto in March 2025, so we take the train now.")
+    texts = [m.text for m in out.memories]
+    assert "I live in Porto since March 2025." in texts
+    assert ("u1", "LIVES_IN", "Porto") in {(r.source, r.relation, r.target)
+                                           for r in out.relations}
+    assert not [m for m in run(extractor, "I moved the couch to the garage.").memories
+                if m.text.startswith("I live in")]
+
+
+@pytest.mark.parametrize(("phrase", "day"), [
+    ("last Saturday", 27), ("Saturday", 27), ("this past weekend", 27), ("on Monday", 29),
+    ("next Friday", 3), ("this Friday", 3), ("last Wednesday", 1 - 7 + 30),
+])
+def test_weekdays_are_the_nearest_such_day(phrase: str, day: int) -> None:
+    """REFERENCE is Wednesday 1 May 2024: a bare or "last" weekday is the one before it."""
+    parsed = parse_date(phrase, REFERENCE)
+    assert parsed is not None and parsed.day == day
+
+
+def test_stated_aims_are_goal_facts(extractor: OfflineExtractor) -> None:
+    got = {m.text: m.category for m in run(
+        extractor, "My goal is to run the Berlin half marathon in April 2027.",
+        "I'm training for a triathlon in Nice.", "I moved to Berlin in March 2023.").memories}
+    assert got["My goal is to run the Berlin half marathon in April 2027."] == "goal"
+    assert got["I'm training for a triathlon in Nice."] == "goal"
+    assert got["I moved to Berlin in March 2023."] is None
+
+
+def test_a_speaker_label_does_not_hide_the_fact(extractor: OfflineExtractor) -> None:
+    bare = [m.text for m in run(extractor, "I moved to Berlin in March 2023.").memories]
+    labelled = [m.text for m in run(extractor, "Caroline: I moved to Berlin in March 2023.")
+                .memories]
+    assert labelled == bare == ["I moved to Berlin in March 2023.",
+                                "I live in Berlin since March 2023."]

@@ -105,6 +105,28 @@ def test_graph_walk_reaches_memories_sharing_no_words_with_the_query(mem: GraphM
     assert ids["My car needs new tyres."] not in found
 
 
+def test_ppr_walk_reaches_the_same_memories_and_discounts_hubs(mem: GraphMem,
+                                                               uid: str) -> None:
+    """Personalized PageRank over the same graph: two hops still reach Biscuit's fear, and
+    it outranks the notes reached through a hub (Porto, in seven cubes, splits its mass)."""
+    hub = [(f"Note {i} about Porto.", ["Porto"]) for i in range(6)]
+    ids = _write(mem, uid, [
+        ("Lena is my sister.", ["Lena"]),
+        ("She has a golden retriever called Biscuit.", ["Lena", "Biscuit"]),
+        ("Biscuit is scared of thunderstorms.", ["Biscuit"]),
+        ("Lena visited Porto once.", ["Lena", "Porto"]),
+        ("My car needs new tyres.", []),
+        *hub,
+    ], relations=[("Lena", "owns", "Biscuit")])
+    hits = mem.search("Tell me about Lena", user_id=uid, recipe="graph_ppr", limit=20)
+    scores = {h.cube.id: h.score for h in hits}
+    assert ids["Biscuit is scared of thunderstorms."] in scores
+    assert ids["My car needs new tyres."] not in scores
+    porto_note = scores[ids["Note 0 about Porto."]]
+    assert scores[ids["Biscuit is scared of thunderstorms."]] > porto_note
+    assert "graph-ppr" in hits[0].explanation
+
+
 def test_hybrid_fuses_and_explains(mem: GraphMem, uid: str) -> None:
     _write(mem, uid, [
         ("I prefer window seats on long flights.", ["window seats"]),

@@ -7,8 +7,7 @@ small next to the prefill it saves). The attention mask covers prefix plus new t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -74,21 +73,33 @@ def next_token_logits(model: torch.nn.Module, kv: KVCache,
     return prefill_with_cache(model, kv, input_ids)[0]
 
 
+class Streamer(Protocol):
+    """What generate() hands tokens to (transformers' BaseStreamer): the prompt first, then
+    each new token, then end()."""
+
+    def put(self, value: torch.Tensor) -> None: ...
+
+    def end(self) -> None: ...
+
+
 @torch.inference_mode()
 def generate_with_cache(model: torch.nn.Module, kv: KVCache, input_ids: torch.Tensor,
                         max_new_tokens: int, eos_token_id: int | None = None,
-                        on_first_token: Callable[[], None] | None = None) -> torch.Tensor:
-    """Greedy decoding after prefix + new tokens; returns the generated ids [1, n].
-    `on_first_token` is called once the first new token is known (time to first token)."""
+                        streamer: Streamer | None = None) -> torch.Tensor:
+    """Greedy decoding after prefix + new tokens; returns the generated ids [1, n]. A
+    `streamer` is fed like generate() feeds one (the prompt, each token as soon as it is
+    known, end), so the same streamer serves a cached and a full prefill."""
+    if streamer is not None:
+        streamer.put(input_ids)
     logits, cache = prefill_with_cache(model, kv, input_ids)
-    if on_first_token is not None:
-        on_first_token()
     device = logits.device
     length = input_ids.shape[1]
     generated: list[torch.Tensor] = []
     token = logits.argmax(dim=-1, keepdim=True)
     for _ in range(max_new_tokens):
         generated.append(token)
+        if streamer is not None:
+            streamer.put(token.cpu())
         if eos_token_id is not None and int(token) == eos_token_id:
             break
         if len(generated) == max_new_tokens:
@@ -102,4 +113,6 @@ def generate_with_cache(model: torch.nn.Module, kv: KVCache, input_ids: torch.Te
         cache = output_cache(out) or cache
         length += 1
         token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+    if streamer is not None:
+        streamer.end()
     return torch.cat(generated, dim=1)

@@ -3,6 +3,8 @@
 // which a uniqueness constraint guards, so MERGE on it either creates the cube or finds the one
 // another writer (or an earlier row of this batch) created; never two. A duplicate gains the
 // new turns as provenance (DERIVED_FROM) and `created` = false.
+// `search_text` (what the full-text index reads) is the text, or the text with its context for
+// a raw turn (the turns before and after it: a reply means little without its question).
 // Labels: MemCube + memory type + kind (e.g. :Plaintext:Preference).
 MATCH (actor:Principal {id: $actor})-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_WRITE]->(s:Scope {id: $scope})
 WITH s LIMIT 1
@@ -13,7 +15,7 @@ MERGE (c:MemCube {live_key: s.id + '|' + row.props.content_hash})
       c.vid = row.props.id + ':v1', c.version = 1, c.current = true,
       c.scope = s.id, c.scope_key = s.key, c.created_by = $actor,
       c.created_at = datetime(), c.updated_at = datetime(),
-      c.embedding = row.embedding, c.search_text = row.props.text,
+      c.embedding = row.embedding, c.search_text = coalesce(row.search_text, row.props.text),
       c.hits = 0, c.heat = 0.0
 WITH s, row, c, c.id = row.props.id AS created
 CALL (s, row, c, created) {

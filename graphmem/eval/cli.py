@@ -20,7 +20,7 @@ from graphmem.eval.prefeval import SETTINGS, Form
 
 if TYPE_CHECKING:
     from graphmem.eval.baselines import CachedEncoder
-    from graphmem.eval.llm import OpenAICompatibleBackend
+    from graphmem.eval.llm import BenchmarkChat
     from graphmem.eval.protocol import MemorySystem
     from graphmem.retrieval.config import SearchConfig
     from graphmem.settings import Settings
@@ -78,8 +78,9 @@ LlmOpt = Annotated[
     bool,
     typer.Option(
         "--llm/--no-llm",
-        help="Also generate and judge with the OpenAI-compatible endpoint from GRAPHMEM_LLM_* "
-        "settings (llm_base_url, llm_model, llm_api_key).",
+        help="Also generate and judge with the configured model: the OpenAI-compatible "
+        "endpoint of GRAPHMEM_LLM_BASE_URL/GRAPHMEM_LLM_MODEL, else the local model of "
+        "GRAPHMEM_LLM_LOCAL_MODEL (e.g. smollm2).",
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
@@ -215,8 +216,8 @@ def locomo(
         bool | None,
         typer.Option(
             "--llm/--no-llm",
-            help="Generate answers and judge them with the GRAPHMEM_LLM_* endpoint (default: "
-            "when one is configured).",
+            help="Generate answers and judge them with the configured model (endpoint, else "
+            "GRAPHMEM_LLM_LOCAL_MODEL; default: when an endpoint is configured).",
         ),
     ] = None,
     views: ViewsOpt = None,
@@ -351,7 +352,7 @@ def personamem(
     console.print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
-def _close(systems: list[MemorySystem], chat: OpenAICompatibleBackend | None) -> None:
+def _close(systems: list[MemorySystem], chat: BenchmarkChat | None) -> None:
     from graphmem.eval.runner import close_systems
 
     close_systems(systems)
@@ -395,7 +396,7 @@ def _view_configs(path: Path | None) -> dict[str, SearchConfig]:
 def _build(
     systems: str, llm: bool, view_configs: dict[str, SearchConfig] | None = None
 ) -> tuple[
-    Settings, list[MemorySystem], OpenAICompatibleBackend | None, Callable[[], CachedEncoder]
+    Settings, list[MemorySystem], BenchmarkChat | None, Callable[[], CachedEncoder]
 ]:
     from graphmem.eval.llm import chat_from_settings
     from graphmem.eval.runner import make_systems
@@ -412,6 +413,7 @@ def _build(
     chat = chat_from_settings(settings) if llm else None
     if llm and chat is None:
         raise typer.BadParameter(
-            "--llm needs GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL", param_hint="--llm"
+            "--llm needs GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL, or "
+            "GRAPHMEM_LLM_LOCAL_MODEL", param_hint="--llm"
         )
     return settings, built, chat, encoder

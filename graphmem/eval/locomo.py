@@ -90,6 +90,7 @@ def speaker_memory(conversation: LocomoConversation, speaker: str) -> list[EvalT
             content=f"{t.speaker}: {t.text}",
             timestamp=t.timestamp,
             session=f"s{t.session}",
+            speaker=t.speaker,
         )
         for t in conversation.turns
         if t.text.strip()

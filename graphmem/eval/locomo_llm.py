@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from graphmem.eval.llm import OpenAICompatibleBackend, parse_yes_no
+from graphmem.eval.llm import BenchmarkChat, parse_yes_no
 from graphmem.eval.protocol import Retrieved
 
 ANSWER_MAX_TOKENS = 64
@@ -36,7 +36,7 @@ class LocomoLLM:
     """Answer generation and the correct/wrong judge over one chat endpoint."""
 
     def __init__(
-        self, client: OpenAICompatibleBackend, judge: OpenAICompatibleBackend | None = None
+        self, client: BenchmarkChat, judge: BenchmarkChat | None = None
     ) -> None:
         self._client = client
         self._judge = judge or client

@@ -37,7 +37,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from graphmem.eval.baselines import CachedEncoder
-from graphmem.eval.llm import OpenAICompatibleBackend, memory_block
+from graphmem.eval.llm import BenchmarkChat, memory_block
 from graphmem.eval.protocol import EvalTurn, Retrieved
 from graphmem.retrieval.baselines import Bm25Index
 from graphmem.text import bm25_tokens
@@ -208,7 +208,7 @@ class LLMChooser:
 
     name = "llm"
 
-    def __init__(self, client: OpenAICompatibleBackend) -> None:
+    def __init__(self, client: BenchmarkChat) -> None:
         self._client = client
 
     def choose(

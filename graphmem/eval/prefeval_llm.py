@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from graphmem.eval.llm import OpenAICompatibleBackend, memory_block, parse_yes_no
+from graphmem.eval.llm import BenchmarkChat, memory_block, parse_yes_no
 from graphmem.eval.protocol import Retrieved
 
 ANSWER_WORDS = 300
@@ -88,7 +88,7 @@ class PrefEvalLLM:
     """Generation, judging and the MCQ task over one chat endpoint."""
 
     def __init__(
-        self, client: OpenAICompatibleBackend, judge: OpenAICompatibleBackend | None = None
+        self, client: BenchmarkChat, judge: BenchmarkChat | None = None
     ) -> None:
         self._client = client
         self._judge = judge or client

@@ -27,6 +27,7 @@ class EvalTurn:
     content: str
     timestamp: datetime | None = None
     session: str | None = None
+    speaker: str | None = None  # who said it, where the benchmark names people (LoCoMo)
 
 
 @dataclass(frozen=True)

@@ -284,6 +284,8 @@ def _message(turn: EvalTurn) -> dict[str, str]:
     message = {"role": turn.role, "content": turn.content, "id": turn.id}
     if turn.timestamp is not None:
         message["timestamp"] = turn.timestamp.isoformat()
+    if turn.speaker:
+        message["name"] = turn.speaker
     return message
 
 

@@ -5,7 +5,7 @@ all reach models through here; none of them holds an HTTP client or a model load
 """
 
 from graphmem.errors import LLMError
-from graphmem.llm.base import ChatBackend, ChatResult, Message, estimate_tokens
+from graphmem.llm.base import ChatBackend, ChatResult, ChatStream, Message, estimate_tokens
 from graphmem.llm.factory import (
     backend_from_settings,
     chat_backend,
@@ -19,6 +19,7 @@ __all__ = [
     "SMOLLM2",
     "ChatBackend",
     "ChatResult",
+    "ChatStream",
     "LLMError",
     "Message",
     "OpenAICompatibleBackend",

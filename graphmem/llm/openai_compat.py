@@ -4,6 +4,7 @@ official `openai` SDK (its retries honour Retry-After on 429 and 5xx)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ import openai
 from pydantic import BaseModel
 
 from graphmem.errors import LLMError
-from graphmem.llm.base import ChatResult, Message, estimate_tokens
+from graphmem.llm.base import ChatBackend, ChatResult, ChatStream, Message, estimate_tokens
 
 if TYPE_CHECKING:
     from graphmem.settings import Settings
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 _FORMATS = ("json_schema", "json_object", "none")
 
 
-class OpenAICompatibleBackend:
+class OpenAICompatibleBackend(ChatBackend):
     """Chat completions as served by OpenAI, vLLM, llama.cpp, Ollama, LM Studio.
 
     The LLM extractor asks it for JSON (structured output against a pydantic schema when one
@@ -113,6 +114,55 @@ class OpenAICompatibleBackend:
                                f"{self._retries + 1} attempt(s): {err}") from err
         return self._result(response, messages)
 
+    def stream(self, messages: Sequence[Message], *, temperature: float | None = None,
+               max_tokens: int | None = None) -> ChatStream:
+        """Free text as the server streams it (server-sent events), then the ChatResult with
+        the time to the first text piece. Token counts come from the server's usage chunk
+        (stream_options.include_usage); a server that rejects that option is asked without
+        it, and the counts are then estimated."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "temperature": self.temperature if temperature is None else temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        limit = max_tokens or self.max_tokens
+        if limit:
+            body["max_tokens"] = limit
+        create: Any = self._client.chat.completions.create
+        started = time.perf_counter()
+        try:
+            try:
+                chunks = create(**body)
+            except openai.BadRequestError as err:
+                if "stream_options" not in err.response.text:
+                    raise
+                del body["stream_options"]
+                chunks = create(**body)
+            pieces: list[str] = []
+            ttft_ms: float | None = None
+            usage: Any = None
+            with chunks:
+                for chunk in chunks:
+                    usage = getattr(chunk, "usage", None) or usage
+                    piece = _delta_text(chunk)
+                    if piece:
+                        if ttft_ms is None:
+                            ttft_ms = (time.perf_counter() - started) * 1000.0
+                        pieces.append(piece)
+                        yield piece
+        except openai.APIStatusError as err:
+            raise self._status_error(err) from err
+        except openai.APIConnectionError as err:
+            raise LLMError(f"LLM endpoint {self._url} unreachable after "
+                           f"{self._retries + 1} attempt(s): {err}") from err
+        except openai.APIError as err:  # e.g. an error event or a cut stream
+            raise LLMError(f"LLM endpoint {self._url} broke off its stream: {err}") from err
+        text = "".join(pieces)
+        tokens_in, tokens_out = _counts(usage, messages, text)
+        yield ChatResult(text, tokens_in, tokens_out, ttft_ms)
+
     def _status_error(self, err: openai.APIStatusError) -> LLMError:
         return LLMError(f"LLM endpoint {self._url} answered {err.status_code}: "
                         f"{err.response.text[:300]}")
@@ -127,14 +177,26 @@ class OpenAICompatibleBackend:
             text = ""
         if not isinstance(text, str):
             raise LLMError(f"LLM endpoint {self._url} returned non-text content")
-        usage = getattr(response, "usage", None)
-        tokens_in = getattr(usage, "prompt_tokens", None)
-        tokens_out = getattr(usage, "completion_tokens", None)
-        if not isinstance(tokens_in, int):
-            tokens_in = sum(estimate_tokens(m["content"]) for m in messages)
-        if not isinstance(tokens_out, int):
-            tokens_out = estimate_tokens(text)
+        tokens_in, tokens_out = _counts(getattr(response, "usage", None), messages, text)
         return ChatResult(text, tokens_in, tokens_out)
+
+
+def _counts(usage: Any, messages: Sequence[Message], text: str) -> tuple[int, int]:
+    """(prompt, completion) tokens as the server reported them, else estimated."""
+    tokens_in = getattr(usage, "prompt_tokens", None)
+    tokens_out = getattr(usage, "completion_tokens", None)
+    if not isinstance(tokens_in, int):
+        tokens_in = sum(estimate_tokens(m["content"]) for m in messages)
+    if not isinstance(tokens_out, int):
+        tokens_out = estimate_tokens(text)
+    return tokens_in, tokens_out
+
+
+def _delta_text(chunk: Any) -> str:
+    """The text a streamed chunk adds (the usage chunk has no choices)."""
+    choices = getattr(chunk, "choices", None) or []
+    content = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
+    return content if isinstance(content, str) else ""
 
 
 def _response_format(kind: str, schema: type[BaseModel] | None) -> dict[str, Any] | None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-RetrieverName = Literal["vector", "fulltext", "graph_walk", "preferences", "readable_cubes"]
+RetrieverName = Literal["vector", "fulltext", "graph_walk", "graph_ppr", "preferences",
+                        "readable_cubes"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,10 @@ CHANNELS: tuple[Channel, ...] = (
     # The walk starts from the query's entities, or (graph_seed_from_top) from the other
     # channels' best hits, in which case it runs after them.
     Channel("graph_walk", "graph", needs_terms=True),
+    # The same walk scored as truncated personalized PageRank (mass split by degree).
+    Channel("graph_ppr", "graph-ppr", needs_terms=True),
     Channel("preferences", "preference", similarity=True, ann=True, fetch_multiplier=5,
             max_fetch=5000, needs_embedding=True, only_kind="preference"),
 )
 BY_NAME: dict[str, Channel] = {c.name: c for c in CHANNELS}
+GRAPH_CHANNELS = frozenset({"graph_walk", "graph_ppr"})

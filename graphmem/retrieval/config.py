@@ -37,12 +37,17 @@ class SearchConfig(BaseModel):
     fusion (k=60, Cormack et al.); "weighted" sums min-max normalised scores."""
 
     # Questions about what someone did or said (LoCoMo) restate the words of the turn that
-    # answers them: BM25 weighs half as much as the cosine and both bring 30 candidates.
+    # answers them, or of its neighbours (a raw turn's search text holds them): BM25 weighs as
+    # much as the cosine and both bring 50 candidates (30 at weight 0.5: R@10 0.735 -> 0.747).
     # Requests for a suggestion get the vector-led recipe tuned on PrefEval instead
     # (PREFERENCE_ROUTE); benchmarks/README.md has both measurements.
-    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=30)
-    fulltext: RetrieverConfig = RetrieverConfig(weight=0.5, candidates=30)
+    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=50)
+    fulltext: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=50)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
+    graph_ppr: RetrieverConfig = Field(
+        default=RetrieverConfig(enabled=False, weight=0.05, candidates=20),
+        description="the walk scored as personalized PageRank (cypher/search/graph_ppr): off "
+        "by default, measured against the BFS walk in benchmarks/README.md")
     preferences: RetrieverConfig = Field(
         default=RetrieverConfig(enabled=True, weight=0.0, candidates=3),
         description="preference channel: the reader's preference cubes nearest the query "
@@ -74,6 +79,19 @@ class SearchConfig(BaseModel):
         description="fields that replace this config's (nested ones merged) when the query "
         "asks for a recommendation or the asker's preferences (graphmem.retrieval.intent); "
         "None: every query runs with this config")
+    owner_named_boost: float = Field(
+        default=0.3, ge=0.0,
+        description="added to a candidate's fused score when the query names the candidate's "
+        "owner (\"What did Caroline research?\" over Caroline's own memories and a friend's "
+        "account of them): a question about someone is first answered by what they said")
+    category_boost: float = Field(
+        default=0.5, ge=0.0,
+        description="added to memories of the categories the query calls for "
+        "(graphmem.retrieval.intent.categories_called_for): diet and allergies for a food "
+        "request, stated goals for a question about someone's aims")
+    resolve_reader_names: bool = Field(
+        default=True, description="a query naming the reader (its id's name or a name its "
+        "messages carried) is also embedded in the first person (graphmem.retrieval.intent)")
     include_superseded: bool = False
     rerank: Literal["none", "cross-encoder"] = "none"
     rerank_model: str | None = None
@@ -150,6 +168,7 @@ RECIPES: dict[str, SearchConfig] = {
     "vector": _only("vector"),
     "bm25": _only("fulltext"),
     "graph": _only("graph_walk"),
+    "graph_ppr": _only("graph_ppr"),
     "preferences": _only("preferences").model_copy(
         update={"preferences": RetrieverConfig(weight=0.0, candidates=10)}),
     "baseline_bm25": SearchConfig(baseline="bm25"),

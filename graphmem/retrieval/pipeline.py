@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from graphmem.embeddings import Embedder
 from graphmem.models import SEARCHABLE_STATUSES, SearchHit
 from graphmem.records import cube_from_stored
-from graphmem.retrieval import baselines, fusion, lucene
-from graphmem.retrieval.channels import BY_NAME, CHANNELS, Channel
+from graphmem.retrieval import baselines, fusion, intent, lucene
+from graphmem.retrieval.channels import BY_NAME, CHANNELS, GRAPH_CHANNELS, Channel
 from graphmem.retrieval.config import SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
@@ -73,7 +75,7 @@ class HybridRetriever:
         needs_embedding = config.vector.enabled or config.preferences.enabled or (
             config.fusion == "similarity" and len(config.enabled()) > 1)
         if needs_embedding:
-            base["embedding"] = self._embedder.embed([query])[0]
+            base["embedding"] = self._query_vector(actor, query, config)
             timings["embed"] = _ms(t0)
         else:
             base["embedding"] = None
@@ -82,7 +84,7 @@ class HybridRetriever:
         seeded_walk = config.graph_seed_from_top > 0
         runnable = [c for c in CHANNELS if config.channel(c.name).enabled and c.applies(
             terms=terms, has_embedding=base["embedding"] is not None, kinds=kinds)
-            and not (c.name == "graph_walk" and seeded_walk)]
+            and not (c.name in GRAPH_CHANNELS and seeded_walk)]
         pending = {c.name: self._pool.submit(self._channel, c, actor, timings, base, config,
                                              terms, []) for c in runnable[1:]}
         if runnable:
@@ -90,11 +92,12 @@ class HybridRetriever:
             results[first.name] = self._channel(first, actor, timings, base, config, terms, [])
         for name, future in pending.items():
             results[name] = future.result()
-        if config.graph_walk.enabled and seeded_walk:
+        walks = [n for n in sorted(GRAPH_CHANNELS) if config.channel(n).enabled]
+        if walks and seeded_walk:
             seeds = _top_ids(results, config.graph_seed_from_top)
-            if terms or seeds:
-                results["graph_walk"] = self._channel(BY_NAME["graph_walk"], actor, timings,
-                                                      base, config, terms, seeds)
+            for walk in walks if terms or seeds else []:
+                results[walk] = self._channel(BY_NAME[walk], actor, timings, base, config,
+                                              terms, seeds)
         t1 = time.perf_counter()
         ranked = self._rank(results, config, query, now or datetime.now(UTC))
         timings["rank"] = _ms(t1)
@@ -111,6 +114,19 @@ class HybridRetriever:
             timings_ms=timings,
             per_retriever={n: [c.props["id"] for c in rows] for n, rows in results.items()},
         )
+
+    def _query_vector(self, actor: str, query: str, config: SearchConfig) -> list[float]:
+        """The query's embedding; when it names the reader ("What did Caroline research?"
+        asked by Caroline), the mean of it and of the first-person question ("What did I
+        research?"), since memories are in the speaker's own words. The mean rather than
+        either alone: on LoCoMo's development conversations it beat both (benchmarks/README.md)."""
+        if config.resolve_reader_names:
+            first_person = intent.as_first_person(query, self._store.reader_names(actor))
+            if first_person is not None:
+                both = np.asarray(self._embedder.embed([query, first_person]), dtype=np.float64)
+                mean = both.mean(axis=0)
+                return [float(x) for x in mean / (np.linalg.norm(mean) or 1.0)]
+        return self._embedder.embed([query])[0]
 
     def _baseline(self, actor: str, query: str, kind: str, base: dict[str, Any], limit: int,
                   config: SearchConfig, t0: float, timings: dict[str, float]
@@ -137,7 +153,7 @@ class HybridRetriever:
                  seeds: list[str]) -> list[StoredCube]:
         params = {**base, **channel.params(config.channel(channel.name).candidates),
                   "terms": terms}
-        if channel.name == "graph_walk":
+        if channel.name in GRAPH_CHANNELS:
             params.update(entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
                           seed_cube_weight=0.5, fanout=config.graph_fanout)
         t = time.perf_counter()
@@ -172,9 +188,17 @@ class HybridRetriever:
                 weights)
         props = {c.props["id"]: {**c.props, "_episode_ids": c.episode_ids}
                  for rows in results.values() for c in rows}
+        named = intent.named_in(query, {n for p in props.values()
+                                        for n in (p.get("owner"), p.get("speaker")) if n}) \
+            if config.owner_named_boost else set()
+        wanted = intent.categories_called_for(query) if config.category_boost else frozenset()
         for cid in fused:
             p = props[cid]
             fused[cid] += config.kind_boost.get(p.get("kind", ""), 0.0)
+            if p.get("category") in wanted:
+                fused[cid] += config.category_boost
+            if named and (p.get("owner") in named or p.get("speaker") in named):
+                fused[cid] += config.owner_named_boost
             boost = config.priority_weight * PRIORITY_BONUS.get(p.get("priority", "mid"), 0.0)
             if config.recency_half_life_days:
                 boost += config.recency_weight * recency_factor(
@@ -211,7 +235,7 @@ class HybridRetriever:
                 if row.props["id"] == cid:
                     scores[name] = row.score or 0.0
                     detail = f"{BY_NAME[name].label} #{rank} ({row.score or 0.0:.2f})"
-                    if name == "graph_walk" and row.vias:
+                    if name in GRAPH_CHANNELS and row.vias:
                         detail += " via " + ", ".join(row.vias[:2])
                     why.append(detail)
                     break

@@ -355,6 +355,12 @@ class Neo4jStore:
             if batch.session_links:
                 self._run(tx, "episodes/link_session",
                           pairs=[{"prev": a, "next": b} for a, b in batch.session_links])
+            if batch.subject_names:
+                self._run(tx, "principals/add_names", principal=batch.subject or actor,
+                          names=batch.subject_names)
+            if batch.context_extensions:
+                self._run(tx, "cubes/extend_search_text", scope=batch.scope,
+                          rows=[{"episode": e, "text": t} for e, t in batch.context_extensions])
             entity_ids: list[str] = []
             if batch.entities:
                 rows = self._run(tx, "entities/merge", actor=actor, scope=batch.scope,
@@ -489,6 +495,15 @@ class Neo4jStore:
             return [_stored(r) for r in rows]
 
         return self._read(f"search ({retriever})", fn)
+
+    def reader_names(self, actor: str) -> list[str]:
+        """The names a question may call the reading principal by (principals/names)."""
+
+        def fn(tx: ManagedTransaction) -> list[str]:
+            rows = self._run(tx, "principals/names", actor=actor)
+            return [str(n) for n in rows[0]["names"]] if rows else []
+
+        return self._read("reader names", fn)
 
     # --- erasure, export, import --------------------------------------------------------------
 

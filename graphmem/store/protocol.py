@@ -23,6 +23,7 @@ class EpisodeRow:
     agent_id: str | None = None
     msg_id: str | None = None
     ts: datetime | None = None
+    speaker: str | None = None  # the message's `name`
 
 
 @dataclass
@@ -46,6 +47,7 @@ class CubeRow:
     embedding: list[float]
     episode_ids: list[str] = field(default_factory=list)
     entity_ids: list[str] = field(default_factory=list)
+    search_text: str | None = None  # what the full-text index reads; None: the text
 
 
 @dataclass
@@ -67,6 +69,10 @@ class WriteBatch:
     cubes: list[CubeRow] = field(default_factory=list)
     relations: list[RelationRow] = field(default_factory=list)
     session_links: list[tuple[str, str]] = field(default_factory=list)
+    # (stored episode id, text): the batch's first turn appended to the search text of the
+    # stored turn before it, whose cube was written without knowing its reply
+    context_extensions: list[tuple[str, str]] = field(default_factory=list)
+    subject_names: list[str] = field(default_factory=list)  # names the owner spoke under
     subject: str | None = None
     single_valued_categories: tuple[str, ...] = ("diet", "budget")
 
@@ -194,6 +200,7 @@ class SearchStore(Protocol):
 
     def retrieve(self, actor: str, retriever: str, params: dict[str, Any], *,
                  ann: bool = False) -> list[StoredCube]: ...
+    def reader_names(self, actor: str) -> list[str]: ...
 
 
 class QueryStore(Protocol):
