@@ -40,6 +40,23 @@ def _http(url: str, key: str) -> Client:
                                                      timeout=60)))
 
 
+def _sse(c: httpx.Client, body: dict[str, Any]) -> list[tuple[str, Any]]:
+    """POST /v1/chat/stream and parse its server-sent events."""
+    import json
+
+    out: list[tuple[str, Any]] = []
+    with c.stream("POST", "/v1/chat/stream", json=body) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith(
+            "text/event-stream")
+        event = None
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                event = line[len("event: "):]
+            elif line.startswith("data: "):
+                out.append((str(event), json.loads(line[len("data: "):])))
+    return out
+
+
 async def _call(c: Client, tool: str, **args: Any) -> Any:
     result = await c.call_tool(tool, args)
     assert not result.is_error, result.content
@@ -98,6 +115,21 @@ def test_mcp_over_http_behind_the_keys(url: tuple[str, Script],
         failed = c.post("/v1/chat", json={"messages": "Where are my bees?", "remember": False})
         assert failed.status_code == 503, failed.text
         assert failed.json()["error"]["reason"] == "model_unavailable"
+        # Streamed as server-sent events: the pieces as they come, then the answer.
+        script.streamed(["On your ", "roof ", "in Lyon."], usage=(80, 4))
+        events = _sse(c, {"messages": "Where are my bees?", "remember": False})
+        assert [e for e, _ in events] == ["token", "token", "token", "answer"]
+        assert "".join(d["text"] for e, d in events if e == "token") == "On your roof in Lyon."
+        assert events[-1][1]["answer"] == "On your roof in Lyon."
+        assert events[-1][1]["tokens_out"] == 4 and events[-1][1]["memories"]
+        for _ in range(3):
+            script.error(500, "model crashed")
+        events = _sse(c, {"messages": "Where are my bees?", "remember": False})
+        assert events[-1][0] == "error"
+        assert events[-1][1]["error"]["reason"] == "model_unavailable"
+        bad = c.post("/v1/chat/stream", json={"messages": [{"role": "assistant",
+                                                            "content": "no question"}]})
+        assert bad.status_code == 400 and bad.json()["error"]["reason"] == "invalid_input"
     # No key, or a revoked one: the REST API's 401 before any MCP.
     r = httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert r.status_code == 401 and r.json()["error"]["reason"] == "unauthorized"

@@ -4,20 +4,23 @@ status, the audit trail, chat, and bundles as tar.gz over HTTP."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from graphmem.chat import ChatAnswer
 from graphmem.errors import GraphMemError, InvalidInput, PayloadTooLarge
 from graphmem.serve.deps import Caller, Memory, Runtime, runtime
+from graphmem.serve.errors import for_exception
 from graphmem.serve.schemas import (
     NAME_PATTERN,
     SCOPE_PATTERN,
@@ -86,12 +89,43 @@ def audit(mem: Memory, who: Caller,
 
 @router.post("/v1/chat", response_model=ChatAnswer)
 def chat(body: ChatRequest, mem: Memory, who: Caller) -> ChatAnswer:
-    """Answer the last user turn from memory, naming the memories used. Not streamed:
-    GraphMem.chat returns the whole completion (its chat backends have no token stream)."""
+    """Answer the last user turn from memory, naming the memories used (whole; /v1/chat/stream
+    streams it)."""
     messages = body.messages if isinstance(body.messages, str) else [
         m.model_dump() for m in body.messages]
     return mem.chat(messages, actor=who.principal, session_id=body.session_id,
                     limit=body.limit, recipe=body.recipe, remember=body.remember)
+
+
+@router.post("/v1/chat/stream", response_class=StreamingResponse, responses={200: {
+    "content": {"text/event-stream": {}},
+    "description": "server-sent events: `token` ({\"text\"}) per piece as the model "
+    "produces it, then one `answer` (the ChatAnswer); `error` ({\"error\"}) if it fails "
+    "after the stream began"}})
+def chat_stream(body: ChatRequest, mem: Memory, who: Caller) -> StreamingResponse:
+    """chat, streamed as server-sent events (GraphMem.chat_stream). The messages are
+    checked before the stream starts (errors then are the usual JSON); closing the
+    connection stops the generation."""
+    messages = body.messages if isinstance(body.messages, str) else [
+        m.model_dump() for m in body.messages]
+    pieces = mem.chat_stream(messages, actor=who.principal, session_id=body.session_id,
+                             limit=body.limit, recipe=body.recipe, remember=body.remember)
+
+    def events() -> Iterator[str]:
+        try:
+            for item in pieces:
+                if isinstance(item, ChatAnswer):
+                    yield f"event: answer\ndata: {item.model_dump_json()}\n\n"
+                else:
+                    yield f"event: token\ndata: {json.dumps({'text': item})}\n\n"
+        except GraphMemError as exc:
+            error = json.loads(bytes(for_exception(exc).body))
+            yield f"event: error\ndata: {json.dumps(error)}\n\n"
+        finally:
+            pieces.close()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})
 
 
 @router.get("/v1/users/{user_id}/export", response_class=Response,
