@@ -37,12 +37,14 @@ class SearchConfig(BaseModel):
     fusion (k=60, Cormack et al.); "weighted" sums min-max normalised scores."""
 
     # Questions about what someone did or said (LoCoMo) restate the words of the turn that
-    # answers them, or of its neighbours (a raw turn's search text holds them): BM25 weighs as
-    # much as the cosine and both bring 50 candidates (30 at weight 0.5: R@10 0.735 -> 0.747).
+    # answers them, or of its neighbours (a raw turn's search text holds them): BM25 weighs half
+    # as much as the cosine and both bring 30 candidates. BM25 at full weight with 50 each gains
+    # a point of LoCoMo recall@10 but lets one stemmed word outrank the answer ("What is Maya
+    # training for?" → "... take the train down"); benchmarks/README.md has both.
     # Requests for a suggestion get the vector-led recipe tuned on PrefEval instead
-    # (PREFERENCE_ROUTE); benchmarks/README.md has both measurements.
-    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=50)
-    fulltext: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=50)
+    # (PREFERENCE_ROUTE).
+    vector: RetrieverConfig = RetrieverConfig(weight=1.0, candidates=30)
+    fulltext: RetrieverConfig = RetrieverConfig(weight=0.5, candidates=30)
     graph_walk: RetrieverConfig = RetrieverConfig(weight=0.05, candidates=20)
     graph_ppr: RetrieverConfig = Field(
         default=RetrieverConfig(enabled=False, weight=0.05, candidates=20),
