@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -29,29 +30,10 @@ import numpy as np
 from tqdm import tqdm
 
 from benchmarks.common import bench_settings
+from benchmarks.synthetic import PEOPLE, PLACES, TEMPLATES, THINGS, populate
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
-from graphmem.ingest import Origin, cube_row, entity_id, normalise_entity
-from graphmem.models import CubeKind, NewCube
-from graphmem.store.protocol import EntityRow, WriteBatch
-
-PEOPLE = ["Ana", "Tom", "Lea", "Omar", "Yuki", "Carlos", "Priya", "Jonas", "Mina", "Sam"]
-PLACES = ["Lisbon", "Porto", "Berlin", "Kyoto", "Lyon", "Oslo", "Austin", "Cape Town", "Hanoi",
-          "Quebec", "Seville", "Tallinn"]
-THINGS = ["window seats", "spicy food", "jazz concerts", "hiking trails", "night trains",
-          "board games", "sushi", "yoga classes", "vintage cameras", "electric cars",
-          "crowded bars", "early flights", "gluten", "peanuts", "red wine", "sci-fi novels",
-          "road trips", "museums", "street food", "rooftop pools", "camping", "podcasts"]
-TEMPLATES = [
-    "I really like {thing} when I visit {place}.",
-    "I can't stand {thing}, especially in {place}.",
-    "{person} recommended {thing} to me last week.",
-    "My friend {person} lives in {place} and loves {thing}.",
-    "I prefer {thing} over anything else on weekends.",
-    "Next month I'm flying to {place} with {person}.",
-    "I avoid {thing} because of my health.",
-    "We talked about {thing} and {place} for an hour.",
-]
+from graphmem.neo4j_local.server import status
 
 
 def sentence(rng: random.Random) -> tuple[str, list[str]]:
@@ -61,41 +43,25 @@ def sentence(rng: random.Random) -> tuple[str, list[str]]:
     return text, [e for e in (person, place, thing) if e.lower() in text.lower()]
 
 
-PREFERENCE_CUES = ("I really like", "I can't stand", "I prefer", "I avoid")
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
-def kind_of(text: str) -> CubeKind:
-    """Half the templates state a preference: those cubes are preferences, so the preference
-    channel searches thousands of them per user at 100k cubes."""
-    return CubeKind.PREFERENCE if text.startswith(PREFERENCE_CUES) else CubeKind.FACT
-
-
-def populate(mem: GraphMem, target: int, rng: random.Random, batch: int = 1000) -> None:
-    have = mem.store.stats()["cubes"]
-    users = [f"bench{u}" for u in range(10)]
-    for u in users:
-        mem.remember("setup", user_id=u)
-    with tqdm(total=target, initial=have, desc=f"populate to {target}") as bar:
-        while have < target:
-            n = min(batch, target - have)
-            user = users[have // batch % len(users)]
-            origin = Origin(f"user:{user}", f"scope:private:{user}", user, "bench", None,
-                            f"user:{user}")
-            texts = [sentence(rng) for _ in range(n)]
-            vectors = mem.embedder.embed([t for t, _ in texts])
-            names = sorted({e for _, ents in texts for e in ents})
-            entities = [EntityRow(entity_id(origin.scope, normalise_entity(e)), user, e,
-                                  normalise_entity(e), "other", [e]) for e in names]
-            ids = {e.name: e.id for e in entities}
-            cubes = [
-                cube_row(NewCube(text=t, kind=kind_of(t)), origin, v, extractor="bench",
-                         extractor_version="1", model=None, entity_ids=[ids[e] for e in ents])
-                for (t, ents), v in zip(texts, vectors, strict=True)
-            ]
-            mem.store.write_batch(origin.actor, WriteBatch(scope=origin.scope, entities=entities,
-                                                           cubes=cubes))
-            have += n
-            bar.update(n)
+def vector_index_build_s(mem: GraphMem, timeout_s: float = 3600.0) -> float:
+    """Drop the cube vector index and time its rebuild over the cubes now in the graph."""
+    mem.store.write_query("bench/drop_vector_index")
+    started = time.perf_counter()
+    mem.store.write_query("bench/create_vector_index", dim=mem.settings.embedding_dim)
+    while time.perf_counter() - started < timeout_s:
+        state = mem.store.read_query("bench/index_state", name="memcube_embedding")
+        if state and state[0]["state"] == "ONLINE":
+            return time.perf_counter() - started
+        time.sleep(0.5)
+    raise TimeoutError("the vector index did not come online")
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -143,28 +109,45 @@ def main() -> None:
     ap.add_argument("--recipes", default="vector,bm25,graph,hybrid")
     ap.add_argument("--uri", default=None, help="benchmark against this Neo4j (it is wiped)")
     ap.add_argument("--out", default="benchmarks/results/latency.json")
+    ap.add_argument("--backend", default="onnx", choices=["torch", "onnx", "onnx-int8"])
+    ap.add_argument("--shares", default="1000000:0.01",
+                    help="size:share of the queried user (default 0.1)")
+    ap.add_argument("--index-build", action="store_true",
+                    help="also time a rebuild of the cube vector index at each size")
     ap.add_argument("--keep", action="store_true",
                     help="reuse the cubes already in the benchmark graph (no wipe)")
     args = ap.parse_args()
 
-    settings = bench_settings(args.uri)
+    settings = bench_settings(args.uri, embedding_backend=args.backend)
+    server_pid = status(settings).pid if args.uri is None else None
     rng = random.Random(7)
     embedder = SentenceTransformerEmbedder(settings, cache_size=0)
-    results: dict[str, Any] = {"machine": "2 cores, 24 GiB", "sizes": {}}
+    results: dict[str, Any] = {"machine": "2 cores shared with other work, 24 GiB",
+                               "backend": args.backend, "heap": settings.neo4j_heap,
+                               "pagecache": settings.neo4j_pagecache, "sizes": {}}
+    shares = {int(k): float(v) for k, v in (p.split(":") for p in args.shares.split(",") if p)}
     with GraphMem(settings, embedder=embedder) as mem:
         if not args.keep:
             mem.store.wipe()
         mem.store.ensure_schema(settings.embedding_dim)
         for size in [int(s) for s in args.sizes.split(",")]:
-            populate(mem, size, rng)
+            share = shares.get(size, 0.1)
+            fill_s = populate(mem, size, users=max(10, round(1 / share)), queried_share=share)
             queries = [f"what do I think about {rng.choice(THINGS)} in {rng.choice(PLACES)}? "
                        f"#{i}" for i in range(args.queries)]
-            row: dict[str, Any] = {"cubes": mem.store.stats()["cubes"]}
+            row: dict[str, Any] = {"cubes": mem.store.stats()["cubes"], "queried_share": share,
+                                   "fill_s": fill_s}
             for recipe in [r for r in args.recipes.split(",") if r]:
                 row[f"search_{recipe}"] = bench_search(mem, queries, recipe)
             if args.adds:
                 row["add"] = bench_add(mem, rng, args.adds)
+            if args.index_build:
+                row["vector_index_build_s"] = vector_index_build_s(mem)
+            row["client_rss_mb"] = rss_mb(os.getpid())
+            if server_pid is not None:
+                row["neo4j_rss_mb"] = rss_mb(server_pid)
             results["sizes"][str(size)] = row
+            Path(args.out).write_text(json.dumps(results, indent=2))  # partial results too
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"\n{'cubes':>8} {'operation':<16} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")

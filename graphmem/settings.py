@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     embedding_dim: int = 384
     embedding_batch_size: int = 64
     embedding_device: str = "cpu"
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="torch",
+        description="torch: sentence-transformers on PyTorch; onnx: the same weights exported "
+        "once to ONNX under cache_dir/onnx and run with ONNX Runtime (same vectors to ~1e-4); "
+        "onnx-int8: that graph with dynamically quantised int8 weights (faster, vectors move)")
+    embedding_query_cache: int = Field(
+        default=50_000, ge=0,
+        description="texts whose vectors are kept (LRU): repeated queries and turns skip the "
+        "model")
 
     # --- Limits on input (bad input gets a clear error, never a partial write) ----------------
     max_text_chars: int = 16_000
