@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import bench_settings
+from benchmarks.common import perf_settings
 from benchmarks.synthetic import PEOPLE, PLACES, TEMPLATES, THINGS, populate
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
@@ -118,7 +118,7 @@ def main() -> None:
                     help="reuse the cubes already in the benchmark graph (no wipe)")
     args = ap.parse_args()
 
-    settings = bench_settings(args.uri, embedding_backend=args.backend)
+    settings = perf_settings(args.uri, embedding_backend=args.backend)
     server_pid = status(settings).pid if args.uri is None else None
     rng = random.Random(7)
     embedder = SentenceTransformerEmbedder(settings, cache_size=0)

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import bench_settings, write_result
+from benchmarks.common import perf_settings, write_result
 from benchmarks.synthetic import PLACES, THINGS, populate
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
@@ -92,14 +92,17 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--adds", type=int, default=200)
     ap.add_argument("--items", type=int, default=4, help="PrefEval conversations per topic")
+    ap.add_argument("--batch-texts", type=int, default=10**9,
+                    help="at most this many messages for the backends' batch throughput")
     ap.add_argument("--backend", default="onnx", choices=["torch", "onnx", "onnx-int8"])
+    ap.add_argument("--pool", type=int, default=2000, help="embedded template sentences")
     ap.add_argument("--uri", default=None)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/perf_targets.json"))
     args = ap.parse_args()
     data = default_prefeval_dir()
     if data is None:
         raise SystemExit("PrefEval data not found")
-    settings = bench_settings(args.uri)
+    settings = perf_settings(args.uri)
     rng = random.Random(5)
     queries = [f"what do I think about {rng.choice(THINGS)} in {rng.choice(PLACES)}? #{i}"
                for i in range(args.queries)]
@@ -112,8 +115,9 @@ def main() -> None:
              for m in c["messages"]]
     yard = SentenceTransformerEmbedder(Settings(embedding_backend="torch"), cache_size=0)
     row["yardstick"] = embedder_stats(yard, queries[:100], texts)
+    row["yardstick"]["batch_texts"] = len(texts)
     row["embedders"] = {b: embedder_stats(SentenceTransformerEmbedder(
-        Settings(embedding_backend=b), cache_size=0), queries[:100], texts)
+        Settings(embedding_backend=b), cache_size=0), queries[:100], texts[:args.batch_texts])
         for b in ("torch", "onnx", "onnx-int8")}
     cached = SentenceTransformerEmbedder(Settings(embedding_backend=args.backend))
     cached.embed([queries[0]])
@@ -126,7 +130,8 @@ def main() -> None:
             before_settings, cache_size=0)) as before, GraphMem(
             after_settings, embedder=SentenceTransformerEmbedder(
                 after_settings, cache_size=0)) as after:
-        row["populate_s"] = populate(after, args.size, users=10, queried_share=0.1)
+        row["populate_s"] = populate(after, args.size, users=10, queried_share=0.1,
+                                     pool=args.pool)
         row["cubes"] = after.store.stats()["cubes"]
         # Ingestion: the same PrefEval conversations, each way, then purged.
         before.add([{"role": "user", "content": "warm up"}], user_id=f"warm-{tag}")
