@@ -92,6 +92,7 @@ def bench_search(mem: GraphMem, queries: list[str], recipe: str) -> dict[str, An
 
 def bench_add(mem: GraphMem, rng: random.Random, n: int) -> dict[str, float]:
     samples = []
+    mem.add("warm up the extractor", user_id="bench0", session_id="bench-add-warm")
     for i in tqdm(range(n), desc="add", leave=False):
         text, _ = sentence(rng)
         t = time.perf_counter()
@@ -112,6 +113,7 @@ def main() -> None:
     ap.add_argument("--backend", default="onnx", choices=["torch", "onnx", "onnx-int8"])
     ap.add_argument("--shares", default="1000000:0.01",
                     help="size:share of the queried user (default 0.1)")
+    ap.add_argument("--pool", type=int, default=2000, help="embedded template sentences")
     ap.add_argument("--index-build", action="store_true",
                     help="also time a rebuild of the cube vector index at each size")
     ap.add_argument("--keep", action="store_true",
@@ -125,6 +127,7 @@ def main() -> None:
     results: dict[str, Any] = {"machine": "2 cores shared with other work, 24 GiB",
                                "backend": args.backend, "heap": settings.neo4j_heap,
                                "pagecache": settings.neo4j_pagecache, "sizes": {}}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     shares = {int(k): float(v) for k, v in (p.split(":") for p in args.shares.split(",") if p)}
     with GraphMem(settings, embedder=embedder) as mem:
         if not args.keep:
@@ -132,7 +135,8 @@ def main() -> None:
         mem.store.ensure_schema(settings.embedding_dim)
         for size in [int(s) for s in args.sizes.split(",")]:
             share = shares.get(size, 0.1)
-            fill_s = populate(mem, size, users=max(10, round(1 / share)), queried_share=share)
+            fill_s = populate(mem, size, users=max(10, round(1 / share)), queried_share=share,
+                              pool=args.pool)
             queries = [f"what do I think about {rng.choice(THINGS)} in {rng.choice(PLACES)}? "
                        f"#{i}" for i in range(args.queries)]
             row: dict[str, Any] = {"cubes": mem.store.stats()["cubes"], "queried_share": share,
@@ -148,7 +152,6 @@ def main() -> None:
                 row["neo4j_rss_mb"] = rss_mb(server_pid)
             results["sizes"][str(size)] = row
             Path(args.out).write_text(json.dumps(results, indent=2))  # partial results too
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"\n{'cubes':>8} {'operation':<16} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for size, row in results["sizes"].items():
@@ -162,7 +165,40 @@ def main() -> None:
             if isinstance(stats, dict) and "stage_p50" in stats:
                 parts = ", ".join(f"{k} {v:.1f}" for k, v in stats["stage_p50"].items())
                 print(f"{size:>8} {op:<16} {parts}")
+    print(f"\n{'cubes':>8} {'fill s':>8} {'index build s':>14} {'Neo4j RSS MB':>13} "
+          f"{'client RSS MB':>14}")
+    for size, row in results["sizes"].items():
+        build = row.get("vector_index_build_s", float("nan"))
+        print(f"{size:>8} {row['fill_s']:8.1f} {build:14.1f}"
+              f" {row.get('neo4j_rss_mb', float('nan')):13.0f} {row['client_rss_mb']:14.0f}")
+    plot(results, Path(args.out).with_suffix(".png"))
     print(f"\nwrote {args.out}")
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Log-log: latency percentiles against the number of cubes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(results["sizes"], key=int)
+    xs = [int(s) for s in sizes]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ops = [op for op, v in results["sizes"][sizes[0]].items() if isinstance(v, dict)]
+    for op in ops:
+        for q, style in (("p50", "-o"), ("p95", "--x")):
+            ax.plot(xs, [results["sizes"][s][op][q] for s in sizes], style, label=f"{op} {q}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("cubes in the graph")
+    ax.set_ylabel("ms")
+    ax.set_title("GraphMem latency vs graph size (2 shared cores)")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
