@@ -43,6 +43,13 @@ def bundled_model_path(name: str) -> Path:
     )
 
 
+def backend_for(settings: Settings) -> str:
+    """The backend that runs: ONNX Runtime here is CPU-only, so a GPU device means PyTorch."""
+    if settings.embedding_backend != "torch" and settings.embedding_device != "cpu":
+        return "torch"
+    return settings.embedding_backend
+
+
 class SentenceTransformerEmbedder:
     """The configured model on the configured backend (settings.embedding_backend: PyTorch
     through sentence-transformers, or the same weights on ONNX Runtime), behind an LRU."""
@@ -53,10 +60,11 @@ class SentenceTransformerEmbedder:
         self._model: Any = None
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
         self._cache_size = settings.embedding_query_cache if cache_size is None else cache_size
+        self._backend = backend_for(settings)
 
     def _load(self) -> Any:
         """A model with sentence-transformers' encode(texts, batch_size=...) → unit vectors."""
-        if self._model is None and self._settings.embedding_backend != "torch":
+        if self._model is None and self._backend != "torch":
             self._model = self._load_onnx()
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -84,9 +92,6 @@ class SentenceTransformerEmbedder:
     def _load_onnx(self) -> OnnxSentenceEncoder:
         from graphmem.embeddings_onnx import OnnxSentenceEncoder
 
-        if self._settings.embedding_device != "cpu":
-            raise ValueError("embedding_backend onnx runs on the CPU; use the torch backend "
-                             f"for embedding_device={self._settings.embedding_device!r}")
         path = bundled_model_path(self._settings.embedding_model)
         model = OnnxSentenceEncoder(path, self._settings.cache_dir,
                                     int8=self._settings.embedding_backend == "onnx-int8")
@@ -109,7 +114,7 @@ class SentenceTransformerEmbedder:
                 self._cache.move_to_end(t)
         if missing:
             model = self._load()
-            if self._settings.embedding_backend == "torch":
+            if self._backend == "torch":
                 vectors = model.encode(missing, batch_size=self._settings.embedding_batch_size,
                                        normalize_embeddings=True, convert_to_numpy=True,
                                        show_progress_bar=False)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from graphmem.embeddings import SentenceTransformerEmbedder
+from graphmem.embeddings import SentenceTransformerEmbedder, backend_for
 from graphmem.settings import Settings
 
 TEXTS = ["I prefer window seats on long flights.", "hi",
@@ -16,7 +16,8 @@ TEXTS = ["I prefer window seats on long flights.", "hi",
 
 
 def test_onnx_vectors_match_pytorch(tmp_path: Path) -> None:
-    torch_vecs = np.asarray(SentenceTransformerEmbedder(Settings(), cache_size=0).embed(TEXTS))
+    torch_vecs = np.asarray(SentenceTransformerEmbedder(
+        Settings(embedding_backend="torch"), cache_size=0).embed(TEXTS))
     onnx = SentenceTransformerEmbedder(Settings(embedding_backend="onnx", cache_dir=tmp_path),
                                        cache_size=0)
     onnx_vecs = np.asarray(onnx.embed(TEXTS))
@@ -36,11 +37,11 @@ def test_int8_stays_close_but_is_not_the_same(tmp_path: Path) -> None:
     assert cosines.min() > 0.85 and np.abs(fp32 - int8).max() > 1e-4
 
 
-def test_onnx_refuses_a_gpu_device(tmp_path: Path) -> None:
-    embedder = SentenceTransformerEmbedder(Settings(embedding_backend="onnx",
-                                                    embedding_device="cuda", cache_dir=tmp_path))
-    with pytest.raises(ValueError, match="runs on the CPU"):
-        embedder.embed(["x"])
+def test_a_gpu_device_runs_on_pytorch() -> None:
+    """ONNX Runtime is CPU-only here: a GPU device keeps the PyTorch backend."""
+    assert backend_for(Settings(embedding_backend="onnx", embedding_device="cuda")) == "torch"
+    assert backend_for(Settings(embedding_backend="onnx-int8")) == "onnx-int8"
+    assert backend_for(Settings()) == "onnx"
 
 
 def test_an_unknown_backend_is_a_settings_error() -> None:
