@@ -9,6 +9,24 @@ from typing import Any
 from graphmem.settings import Settings
 
 BENCH_BOLT_PORT, BENCH_HTTP_PORT = 27687, 27474
+# The scale and target benchmarks (perf_targets.py, latency.py) use a server of their own,
+# sized for a million cubes (384-d vectors are ~1.5 GB at 1M: the page cache holds them).
+PERF_BOLT_PORT, PERF_HTTP_PORT = 37687, 37474
+PERF_HEAP, PERF_PAGECACHE = "2g", "3g"
+
+
+def perf_settings(uri: str | None, **overrides: Any) -> Settings:
+    """Settings for the performance server (its own ports, data dir and memory sizing)."""
+    if uri:
+        return Settings(neo4j_uri=uri, **overrides)
+    from graphmem.neo4j_local.server import up
+
+    settings = Settings(neo4j_uri=f"bolt://127.0.0.1:{PERF_BOLT_PORT}",
+                        neo4j_bolt_port=PERF_BOLT_PORT, neo4j_http_port=PERF_HTTP_PORT,
+                        data_dir=Settings().cache_dir / "perf-neo4j", neo4j_heap=PERF_HEAP,
+                        neo4j_pagecache=PERF_PAGECACHE, **overrides)
+    up(settings)
+    return settings
 
 
 def bench_settings(uri: str | None, **overrides: Any) -> Settings:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -28,30 +29,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import bench_settings
+from benchmarks.common import perf_settings
+from benchmarks.synthetic import PEOPLE, PLACES, TEMPLATES, THINGS, populate
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
-from graphmem.ingest import Origin, cube_row, entity_id, normalise_entity
-from graphmem.models import CubeKind, NewCube
-from graphmem.store.protocol import EntityRow, WriteBatch
-
-PEOPLE = ["Ana", "Tom", "Lea", "Omar", "Yuki", "Carlos", "Priya", "Jonas", "Mina", "Sam"]
-PLACES = ["Lisbon", "Porto", "Berlin", "Kyoto", "Lyon", "Oslo", "Austin", "Cape Town", "Hanoi",
-          "Quebec", "Seville", "Tallinn"]
-THINGS = ["window seats", "spicy food", "jazz concerts", "hiking trails", "night trains",
-          "board games", "sushi", "yoga classes", "vintage cameras", "electric cars",
-          "crowded bars", "early flights", "gluten", "peanuts", "red wine", "sci-fi novels",
-          "road trips", "museums", "street food", "rooftop pools", "camping", "podcasts"]
-TEMPLATES = [
-    "I really like {thing} when I visit {place}.",
-    "I can't stand {thing}, especially in {place}.",
-    "{person} recommended {thing} to me last week.",
-    "My friend {person} lives in {place} and loves {thing}.",
-    "I prefer {thing} over anything else on weekends.",
-    "Next month I'm flying to {place} with {person}.",
-    "I avoid {thing} because of my health.",
-    "We talked about {thing} and {place} for an hour.",
-]
+from graphmem.neo4j_local.server import status
 
 
 def sentence(rng: random.Random) -> tuple[str, list[str]]:
@@ -61,41 +43,25 @@ def sentence(rng: random.Random) -> tuple[str, list[str]]:
     return text, [e for e in (person, place, thing) if e.lower() in text.lower()]
 
 
-PREFERENCE_CUES = ("I really like", "I can't stand", "I prefer", "I avoid")
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
-def kind_of(text: str) -> CubeKind:
-    """Half the templates state a preference: those cubes are preferences, so the preference
-    channel searches thousands of them per user at 100k cubes."""
-    return CubeKind.PREFERENCE if text.startswith(PREFERENCE_CUES) else CubeKind.FACT
-
-
-def populate(mem: GraphMem, target: int, rng: random.Random, batch: int = 1000) -> None:
-    have = mem.store.stats()["cubes"]
-    users = [f"bench{u}" for u in range(10)]
-    for u in users:
-        mem.remember("setup", user_id=u)
-    with tqdm(total=target, initial=have, desc=f"populate to {target}") as bar:
-        while have < target:
-            n = min(batch, target - have)
-            user = users[have // batch % len(users)]
-            origin = Origin(f"user:{user}", f"scope:private:{user}", user, "bench", None,
-                            f"user:{user}")
-            texts = [sentence(rng) for _ in range(n)]
-            vectors = mem.embedder.embed([t for t, _ in texts])
-            names = sorted({e for _, ents in texts for e in ents})
-            entities = [EntityRow(entity_id(origin.scope, normalise_entity(e)), user, e,
-                                  normalise_entity(e), "other", [e]) for e in names]
-            ids = {e.name: e.id for e in entities}
-            cubes = [
-                cube_row(NewCube(text=t, kind=kind_of(t)), origin, v, extractor="bench",
-                         extractor_version="1", model=None, entity_ids=[ids[e] for e in ents])
-                for (t, ents), v in zip(texts, vectors, strict=True)
-            ]
-            mem.store.write_batch(origin.actor, WriteBatch(scope=origin.scope, entities=entities,
-                                                           cubes=cubes))
-            have += n
-            bar.update(n)
+def vector_index_build_s(mem: GraphMem, timeout_s: float = 3600.0) -> float:
+    """Drop the cube vector index and time its rebuild over the cubes now in the graph."""
+    mem.store.write_query("bench/drop_vector_index")
+    started = time.perf_counter()
+    mem.store.write_query("bench/create_vector_index", dim=mem.settings.embedding_dim)
+    while time.perf_counter() - started < timeout_s:
+        state = mem.store.read_query("bench/index_state", name="memcube_embedding")
+        if state and state[0]["state"] == "ONLINE":
+            return time.perf_counter() - started
+        time.sleep(0.5)
+    raise TimeoutError("the vector index did not come online")
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
@@ -126,6 +92,7 @@ def bench_search(mem: GraphMem, queries: list[str], recipe: str) -> dict[str, An
 
 def bench_add(mem: GraphMem, rng: random.Random, n: int) -> dict[str, float]:
     samples = []
+    mem.add("warm up the extractor", user_id="bench0", session_id="bench-add-warm")
     for i in tqdm(range(n), desc="add", leave=False):
         text, _ = sentence(rng)
         t = time.perf_counter()
@@ -143,29 +110,48 @@ def main() -> None:
     ap.add_argument("--recipes", default="vector,bm25,graph,hybrid")
     ap.add_argument("--uri", default=None, help="benchmark against this Neo4j (it is wiped)")
     ap.add_argument("--out", default="benchmarks/results/latency.json")
+    ap.add_argument("--backend", default="onnx", choices=["torch", "onnx", "onnx-int8"])
+    ap.add_argument("--shares", default="1000000:0.01",
+                    help="size:share of the queried user (default 0.1)")
+    ap.add_argument("--pool", type=int, default=2000, help="embedded template sentences")
+    ap.add_argument("--index-build", action="store_true",
+                    help="also time a rebuild of the cube vector index at each size")
     ap.add_argument("--keep", action="store_true",
                     help="reuse the cubes already in the benchmark graph (no wipe)")
     args = ap.parse_args()
 
-    settings = bench_settings(args.uri)
+    settings = perf_settings(args.uri, embedding_backend=args.backend)
+    server_pid = status(settings).pid if args.uri is None else None
     rng = random.Random(7)
     embedder = SentenceTransformerEmbedder(settings, cache_size=0)
-    results: dict[str, Any] = {"machine": "2 cores, 24 GiB", "sizes": {}}
+    results: dict[str, Any] = {"machine": "2 cores shared with other work, 24 GiB",
+                               "backend": args.backend, "heap": settings.neo4j_heap,
+                               "pagecache": settings.neo4j_pagecache, "sizes": {}}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    shares = {int(k): float(v) for k, v in (p.split(":") for p in args.shares.split(",") if p)}
     with GraphMem(settings, embedder=embedder) as mem:
         if not args.keep:
             mem.store.wipe()
         mem.store.ensure_schema(settings.embedding_dim)
         for size in [int(s) for s in args.sizes.split(",")]:
-            populate(mem, size, rng)
+            share = shares.get(size, 0.1)
+            fill_s = populate(mem, size, users=max(10, round(1 / share)), queried_share=share,
+                              pool=args.pool)
             queries = [f"what do I think about {rng.choice(THINGS)} in {rng.choice(PLACES)}? "
                        f"#{i}" for i in range(args.queries)]
-            row: dict[str, Any] = {"cubes": mem.store.stats()["cubes"]}
+            row: dict[str, Any] = {"cubes": mem.store.stats()["cubes"], "queried_share": share,
+                                   "fill_s": fill_s}
             for recipe in [r for r in args.recipes.split(",") if r]:
                 row[f"search_{recipe}"] = bench_search(mem, queries, recipe)
             if args.adds:
                 row["add"] = bench_add(mem, rng, args.adds)
+            if args.index_build:
+                row["vector_index_build_s"] = vector_index_build_s(mem)
+            row["client_rss_mb"] = rss_mb(os.getpid())
+            if server_pid is not None:
+                row["neo4j_rss_mb"] = rss_mb(server_pid)
             results["sizes"][str(size)] = row
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(results, indent=2))  # partial results too
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(f"\n{'cubes':>8} {'operation':<16} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for size, row in results["sizes"].items():
@@ -179,7 +165,40 @@ def main() -> None:
             if isinstance(stats, dict) and "stage_p50" in stats:
                 parts = ", ".join(f"{k} {v:.1f}" for k, v in stats["stage_p50"].items())
                 print(f"{size:>8} {op:<16} {parts}")
+    print(f"\n{'cubes':>8} {'fill s':>8} {'index build s':>14} {'Neo4j RSS MB':>13} "
+          f"{'client RSS MB':>14}")
+    for size, row in results["sizes"].items():
+        build = row.get("vector_index_build_s", float("nan"))
+        print(f"{size:>8} {row['fill_s']:8.1f} {build:14.1f}"
+              f" {row.get('neo4j_rss_mb', float('nan')):13.0f} {row['client_rss_mb']:14.0f}")
+    plot(results, Path(args.out).with_suffix(".png"))
     print(f"\nwrote {args.out}")
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Log-log: latency percentiles against the number of cubes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted(results["sizes"], key=int)
+    xs = [int(s) for s in sizes]
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ops = [op for op, v in results["sizes"][sizes[0]].items() if isinstance(v, dict)]
+    for op in ops:
+        for q, style in (("p50", "-o"), ("p95", "--x")):
+            ax.plot(xs, [results["sizes"][s][op][q] for s in sizes], style, label=f"{op} {q}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("cubes in the graph")
+    ax.set_ylabel("ms")
+    ax.set_title("GraphMem latency vs graph size (2 shared cores)")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -193,14 +193,20 @@ class OfflineExtractor:
 
     def extract(self, turns: Sequence[Turn], *, user_id: str) -> Extraction:
         """Preferences and facts from the user turns; assistant turns are skipped."""
-        user_turns = [t for t in turns if t.role.lower() in USER_ROLES and t.content.strip()]
-        out = _Collector(user_id, Extraction(extractor=self.name, extractor_version=VERSION,
-                                              model=self.model))
-        texts = (_normalise(t.content) for t in user_turns)
-        for turn, doc in zip(user_turns, self.nlp.pipe(texts, batch_size=self._batch_size),
-                             strict=True):
+        return self.extract_many([(turns, user_id)])[0]
+
+    def extract_many(self, jobs: Sequence[tuple[Sequence[Turn], str]]) -> list[Extraction]:
+        """One Extraction per (turns, user id), all turns through one `nlp.pipe` (bulk
+        ingestion: spaCy batches across conversations instead of per conversation)."""
+        outs = [_Collector(user_id, Extraction(extractor=self.name, extractor_version=VERSION,
+                                               model=self.model)) for _, user_id in jobs]
+        work = [(turn, out) for (turns, _), out in zip(jobs, outs, strict=True) for turn in turns
+                if turn.role.lower() in USER_ROLES and turn.content.strip()]
+        texts = (_normalise(turn.content) for turn, _ in work)
+        for (turn, out), doc in zip(work, self.nlp.pipe(texts, batch_size=self._batch_size),
+                                    strict=True):
             _read_turn(doc, turn, out)
-        return out.extraction
+        return [out.extraction for out in outs]
 
 
 def _load_spacy(name: str) -> Language:

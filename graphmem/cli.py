@@ -219,18 +219,29 @@ def ingest(
             raise _fail(GraphMemError(f"session {session.session_id}: {exc}; the file was "
                                       "validated first, so nothing was written")) from exc
         try:
+            # Consecutive parts of about batch_size messages go to add_many together (one
+            # spaCy pass, one embedding batch, one transaction across sessions).
+            groups: list[list[tuple[Any, int, list[Any]]]] = [[]]
+            for entry in batches:
+                if groups[-1] and sum(len(p) for _, _, p in groups[-1]) + len(
+                        entry[2]) > batch_size:
+                    groups.append([])
+                groups[-1].append(entry)
             with tqdm(total=total, unit="msg", desc="ingesting") as bar:
-                for session, _, part in batches:
-                    result = mem.add(part, user_id=session.user_id or user, actor=actor,
-                                     session_id=session.session_id)
-                    extractor = result.extractor
-                    stats["batches"] += 1
-                    stats["messages"] += len(part)
-                    stats["episodes"] += result.episodes_written
-                    stats["cubes"] += len(result.cubes)
-                    stats["superseded"] += len(result.superseded)
-                    stats["duplicates"] += result.skipped_duplicates
-                    bar.update(len(part))
+                for group in groups:
+                    results = mem.add_many(
+                        [{"messages": part, "user_id": session.user_id or user,
+                          "session_id": session.session_id} for session, _, part in group],
+                        actor=actor, batch_messages=batch_size)
+                    for (_, _, part), result in zip(group, results, strict=True):
+                        extractor = result.extractor
+                        stats["batches"] += 1
+                        stats["messages"] += len(part)
+                        stats["episodes"] += result.episodes_written
+                        stats["cubes"] += len(result.cubes)
+                        stats["superseded"] += len(result.superseded)
+                        stats["duplicates"] += result.skipped_duplicates
+                    bar.update(sum(len(p) for _, _, p in group))
             merged = sum(mem.merge_duplicates(actor=_actor(actor, u))
                          for u in {s.user_id or user for s in sessions})
         except GraphMemError as exc:

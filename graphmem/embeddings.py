@@ -12,12 +12,12 @@ import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from graphmem.settings import Settings
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from graphmem.embeddings_onnx import OnnxSentenceEncoder
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,29 @@ def bundled_model_path(name: str) -> Path:
     )
 
 
+def backend_for(settings: Settings) -> str:
+    """The backend that runs: ONNX Runtime here is CPU-only, so a GPU device means PyTorch."""
+    if settings.embedding_backend != "torch" and settings.embedding_device != "cpu":
+        return "torch"
+    return settings.embedding_backend
+
+
 class SentenceTransformerEmbedder:
-    def __init__(self, settings: Settings, cache_size: int = 50_000) -> None:
+    """The configured model on the configured backend (settings.embedding_backend: PyTorch
+    through sentence-transformers, or the same weights on ONNX Runtime), behind an LRU."""
+
+    def __init__(self, settings: Settings, cache_size: int | None = None) -> None:
         self._settings = settings
         self.dim = settings.embedding_dim
-        self._model: SentenceTransformer | None = None
+        self._model: Any = None
         self._cache: OrderedDict[str, list[float]] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache_size = settings.embedding_query_cache if cache_size is None else cache_size
+        self._backend = backend_for(settings)
 
-    def _load(self) -> SentenceTransformer:
+    def _load(self) -> Any:
+        """A model with sentence-transformers' encode(texts, batch_size=...) → unit vectors."""
+        if self._model is None and self._backend != "torch":
+            self._model = self._load_onnx()
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -75,6 +89,19 @@ class SentenceTransformerEmbedder:
             self._model = model
         return self._model
 
+    def _load_onnx(self) -> OnnxSentenceEncoder:
+        from graphmem.embeddings_onnx import OnnxSentenceEncoder
+
+        path = bundled_model_path(self._settings.embedding_model)
+        model = OnnxSentenceEncoder(path, self._settings.cache_dir,
+                                    int8=self._settings.embedding_backend == "onnx-int8")
+        log.info("embedding model on ONNX Runtime from %s", model.path)
+        if model.dim != self.dim:
+            raise ValueError(
+                f"embedding model gives {model.dim} dims but settings.embedding_dim="
+                f"{self.dim}; the Neo4j vector index is built for the configured size")
+        return model
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         found: dict[str, list[float]] = {}
         missing: list[str] = []
@@ -86,13 +113,13 @@ class SentenceTransformerEmbedder:
                 found[t] = vec
                 self._cache.move_to_end(t)
         if missing:
-            vectors = self._load().encode(
-                missing,
-                batch_size=self._settings.embedding_batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            model = self._load()
+            if self._backend == "torch":
+                vectors = model.encode(missing, batch_size=self._settings.embedding_batch_size,
+                                       normalize_embeddings=True, convert_to_numpy=True,
+                                       show_progress_bar=False)
+            else:
+                vectors = model.encode(missing, batch_size=self._settings.embedding_batch_size)
             for text, vec in zip(missing, vectors, strict=True):
                 found[text] = [float(x) for x in vec]
                 if self._cache_size > 0:

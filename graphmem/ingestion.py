@@ -14,15 +14,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
+
 from graphmem import ingest
 from graphmem.embeddings import Embedder
 from graphmem.models import AddResult, Message, NewCube
 from graphmem.records import cube_from_stored
 from graphmem.settings import Settings
-from graphmem.store.protocol import CubeStore, QueryStore, WriteBatch
+from graphmem.store.protocol import CubeStore, EntityRow, EpisodeRow, QueryStore, WriteBatch
 
 if TYPE_CHECKING:
-    from graphmem.extractors.base import Extractor
+    from graphmem.extractors.base import Extraction, Extractor, Turn
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,27 @@ class _Planned:
     search_text: str | None = None
 
 
+@dataclass
+class _Conversation:
+    """One conversation of a bulk ingest, planned: its batch, its cubes, its extractor."""
+
+    origin: ingest.Origin
+    batch: WriteBatch
+    planned: list[_Planned]
+    extractor: tuple[str, str, str | None]  # name, version, model
+    new_turns: list[Turn] = field(default_factory=list)
+    extraction: Extraction | None = None
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    """A validated conversation for `Ingestor.add_many`: what one `add` call would get."""
+
+    messages: Sequence[Message]
+    origin: ingest.Origin
+    attributes: dict[str, Any]
+
+
 class Ingestor:
     def __init__(self, store: IngestStore, embedder: Embedder, settings: Settings,
                  extractor: Callable[[], Extractor]) -> None:
@@ -51,60 +74,111 @@ class Ingestor:
 
     def add(self, messages: Sequence[Message], origin: ingest.Origin, *, infer: bool,
             attributes: dict[str, Any]) -> AddResult:
-        episodes = ingest.episode_rows(messages, origin)
-        new_ids = {r.id for r in episodes} - self._store.existing_episode_ids(
-            [r.id for r in episodes])
-        batch = WriteBatch(scope=origin.scope, episodes=episodes,
-                           session_links=ingest.session_links(episodes),
-                           subject=origin.owner_id)
-        extractor_name, extractor_version, model = "verbatim", "1", None
-        planned: list[_Planned] = []
-        new_turns = ingest.turns_for(episodes, new_ids)
+        return self.add_many([BulkItem(messages, origin, attributes)], infer=infer)[0]
+
+    def add_many(self, items: Sequence[BulkItem], *, infer: bool) -> list[AddResult]:
+        """Several conversations with the semantics of one `add` each, in that order, but
+        with the work batched: one lookup of known episodes, one spaCy pass, one embedding
+        batch, one entity-resolution query per scope, one write transaction and one read
+        back for all of them. What a conversation would have seen of an earlier one in the
+        same call (its episodes, its entities) is taken into account here, and the writes
+        run conversation by conversation inside the transaction, so deduplication and
+        supersession see the earlier ones exactly as consecutive `add` calls would."""
+        if not items:
+            return []
+        convs = self._plan(items, infer)
+        planned = [p for c in convs for p in c.planned]
+        entities = [e for c in convs for e in c.batch.entities]
+        vectors = self._embed(entities, planned)
+        self._resolve_entities(convs)
+        at = 0
+        for conv in convs:
+            name, version, model = conv.extractor
+            conv.batch.cubes = [
+                ingest.cube_row(p.cube, conv.origin, vec, extractor=name,
+                                extractor_version=version, model=model,
+                                entity_ids=p.entity_ids, structured=p.structured,
+                                search_text=p.search_text)
+                for p, vec in zip(conv.planned, vectors[at:at + len(conv.planned)], strict=True)
+            ]
+            at += len(conv.planned)
+        actors = {c.origin.actor for c in convs}
+        outcomes = self._store.write_batches(
+            [(c.origin.actor, c.batch) for c in convs])
+        created_by_conv = [list(dict.fromkeys(w.id for w in o.cubes if w.created))
+                           for o in outcomes]
+        stored: dict[str, Any] = {}
+        for actor in actors:
+            ids = [i for c, ids in zip(convs, created_by_conv, strict=True)
+                   if c.origin.actor == actor for i in ids]
+            stored.update({s.props["id"]: s for s in self._store.get_cubes(actor, ids)})
+        results = []
+        for conv, outcome, created in zip(convs, outcomes, created_by_conv, strict=True):
+            log.info("add: user=%s episodes=%d new cubes=%d extractor=%s", conv.origin.owner,
+                     len(outcome.new_episode_ids), len(created), conv.extractor[0])
+            results.append(AddResult(
+                user_id=conv.origin.owner, scope=conv.origin.scope,
+                extractor=conv.extractor[0],
+                episodes_written=len(outcome.new_episode_ids),
+                cubes=[cube_from_stored(stored[i]) for i in created if i in stored],
+                entities=[e.name for e in conv.batch.entities],
+                skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
+                superseded=outcome.superseded,
+            ))
+        return results
+
+    def _plan(self, items: Sequence[BulkItem], infer: bool) -> list[_Conversation]:
+        """Episodes, extraction and cubes of every conversation; a turn an earlier
+        conversation of the call already brings counts as known, as it would after its add."""
+        episodes = [ingest.episode_rows(item.messages, item.origin) for item in items]
+        known = self._store.existing_episode_ids(
+            list(dict.fromkeys(r.id for rows in episodes for r in rows)))
+        convs: list[_Conversation] = []
+        tails: dict[tuple[str, str, str], EpisodeRow] = {}  # session → its last turn so far
+        for item, rows in zip(items, episodes, strict=True):
+            new_ids = {r.id for r in rows} - known
+            known |= new_ids
+            conv = _Conversation(
+                item.origin,
+                WriteBatch(scope=item.origin.scope, episodes=rows,
+                           session_links=ingest.session_links(rows),
+                           subject=item.origin.owner_id,
+                           subject_names=list(dict.fromkeys(
+                               r.speaker for r in rows
+                               if r.speaker and r.role == "user" and r.id in new_ids))),
+                [], ("verbatim", "1", None), ingest.turns_for(rows, new_ids))
+            previous = self._continue_session(item.origin, conv.batch, new_ids, tails)
+            contexts = ingest.turn_search_texts(rows, previous)
+            conv.planned = [_Planned(cube, search_text=contexts.get(cube.episode_ids[0]))
+                            for cube in ingest.turn_cubes(
+                                rows, new_ids, self._settings.episode_cube_roles)]
+            if rows and item.origin.session_id:
+                tails[(item.origin.scope, item.origin.owner, item.origin.session_id)] = rows[-1]
+            convs.append(conv)
         if infer:
             extractor = self._extractor()
-            extractor_name, extractor_version = extractor.name, extractor.version
-            if new_turns:
-                extraction = extractor.extract(new_turns, user_id=origin.owner)
-                extractor_name = extraction.extractor
-                extractor_version, model = extraction.extractor_version, extraction.model
-                batch.entities, entity_ids = ingest.entity_rows(extraction, origin)
-                batch.relations = ingest.relation_rows(extraction, entity_ids)
-                planned += [_Planned(cube, structured,
-                                     [entity_ids[n] for n in cube.entities if n in entity_ids])
-                            for cube, structured in ingest.memories_as_cubes(extraction)]
-        previous = self._continue_session(origin, batch, new_ids)
-        contexts = ingest.turn_search_texts(episodes, previous)
-        planned += [_Planned(cube, search_text=contexts.get(cube.episode_ids[0])) for cube in
-                    ingest.turn_cubes(episodes, new_ids, self._settings.episode_cube_roles)]
-        speakers = {e.id: e.speaker for e in episodes if e.speaker}
-        batch.subject_names = list(dict.fromkeys(
-            e.speaker for e in episodes if e.speaker and e.role == "user" and e.id in new_ids))
-        for p in planned:
-            p.cube.attributes.update(attributes)
-            speaker = next((speakers[i] for i in p.cube.episode_ids if i in speakers), None)
-            if speaker:
-                p.structured["speaker"] = speaker
-        vectors = self._embed(batch, planned)
-        self._resolve_entities(origin, batch, planned)
-        batch.cubes = [
-            ingest.cube_row(p.cube, origin, vec, extractor=extractor_name,
-                            extractor_version=extractor_version, model=model,
-                            entity_ids=p.entity_ids, structured=p.structured,
-                            search_text=p.search_text)
-            for p, vec in zip(planned, vectors, strict=True)
-        ]
-        outcome = self._store.write_batch(origin.actor, batch)
-        created = list(dict.fromkeys(c.id for c in outcome.cubes if c.created))
-        cubes = [cube_from_stored(c) for c in self._store.get_cubes(origin.actor, created)]
-        log.info("add: user=%s episodes=%d new cubes=%d extractor=%s", origin.owner,
-                 len(outcome.new_episode_ids), len(created), extractor_name)
-        return AddResult(
-            user_id=origin.owner, scope=origin.scope, extractor=extractor_name,
-            episodes_written=len(outcome.new_episode_ids), cubes=cubes,
-            entities=[e.name for e in batch.entities],
-            skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
-            superseded=outcome.superseded,
-        )
+            jobs = [c for c in convs if c.new_turns]
+            extractions = extract_many(extractor,
+                                       [(c.new_turns, c.origin.owner) for c in jobs])
+            for conv in convs:
+                conv.extractor = (extractor.name, extractor.version, None)
+            for conv, extraction in zip(jobs, extractions, strict=True):
+                conv.extractor = (extraction.extractor, extraction.extractor_version,
+                                  extraction.model)
+                conv.batch.entities, entity_ids = ingest.entity_rows(extraction, conv.origin)
+                conv.batch.relations = ingest.relation_rows(extraction, entity_ids)
+                conv.planned[:0] = [
+                    _Planned(cube, structured,
+                             [entity_ids[n] for n in cube.entities if n in entity_ids])
+                    for cube, structured in ingest.memories_as_cubes(extraction)]
+        for conv, item in zip(convs, items, strict=True):
+            speakers = {e.id: e.speaker for e in conv.batch.episodes if e.speaker}
+            for p in conv.planned:
+                p.cube.attributes.update(item.attributes)
+                speaker = next((speakers[i] for i in p.cube.episode_ids if i in speakers), None)
+                if speaker:
+                    p.structured["speaker"] = speaker
+        return convs
 
     def remember(self, cube: NewCube, origin: ingest.Origin) -> str:
         """Store one cube verbatim; returns its id (an identical live cube already in the
@@ -116,58 +190,129 @@ class Ingestor:
             scope=origin.scope, cubes=[row], subject=origin.owner_id))
         return outcome.cubes[0].id
 
-    def _continue_session(self, origin: ingest.Origin, batch: WriteBatch,
-                          new_ids: set[str]) -> str | None:
-        """When this batch goes on a session stored by an earlier call, chain the session's
-        last stored turn to the batch's first (NEXT), let that turn's cube know its reply, and
-        return its content as the first turn's preceding context."""
+    def _continue_session(self, origin: ingest.Origin, batch: WriteBatch, new_ids: set[str],
+                          earlier: dict[tuple[str, str, str], EpisodeRow]) -> str | None:
+        """When this batch goes on a session stored by an earlier call (or by an earlier
+        conversation of this call: ``earlier``), chain the session's last turn to the batch's
+        first (NEXT), let that turn's cube know its reply, and return its content as the first
+        turn's preceding context."""
         if not origin.session_id or not batch.episodes or batch.episodes[0].id not in new_ids:
             return None
-        rows = self._store.read_query(
-            "episodes/session_tail", actor=origin.actor, scope=origin.scope,
-            owner=origin.owner, session_id=origin.session_id,
-            exclude=[e.id for e in batch.episodes])
-        if not rows:
-            return None
-        tail, first = rows[0], batch.episodes[0]
-        batch.session_links.insert(0, (tail["id"], first.id))
-        batch.context_extensions.append((tail["id"], ingest.clip_context(first.content)))
-        content: str = tail["content"]
+        key = (origin.scope, origin.owner, origin.session_id)
+        if key in earlier:
+            tail_id, content = earlier[key].id, earlier[key].content
+        else:
+            rows = self._store.read_query(
+                "episodes/session_tail", actor=origin.actor, scope=origin.scope,
+                owner=origin.owner, session_id=origin.session_id,
+                exclude=[e.id for e in batch.episodes])
+            if not rows:
+                return None
+            tail_id, content = rows[0]["id"], str(rows[0]["content"])
+        first = batch.episodes[0]
+        batch.session_links.insert(0, (tail_id, first.id))
+        batch.context_extensions.append((tail_id, ingest.clip_context(first.content)))
         return content
 
-    def _embed(self, batch: WriteBatch, planned: list[_Planned]) -> list[list[float]]:
+    def _embed(self, entities: list[EntityRow], planned: list[_Planned]) -> list[list[float]]:
         """Cube texts and entity names in one embedding batch; entity rows get theirs."""
-        texts = [p.cube.text for p in planned] + [e.name for e in batch.entities]
+        texts = [p.cube.text for p in planned] + [e.name for e in entities]
         vectors = self._embedder.embed(texts) if texts else []
-        for row, vec in zip(batch.entities, vectors[len(planned):], strict=True):
+        for row, vec in zip(entities, vectors[len(planned):], strict=True):
             row.embedding = vec
         return vectors[:len(planned)]
 
-    def _resolve_entities(self, origin: ingest.Origin, batch: WriteBatch,
-                          planned: list[_Planned]) -> None:
+    def _resolve_entities(self, convs: list[_Conversation]) -> None:
         """Point new entity names at an existing entity of the scope that means the same thing
-        (same normalised name is already one node; this catches aliases by embedding)."""
-        if not batch.entities:
+        (same normalised name is already one node; this catches aliases by embedding).
+
+        One query per (actor, scope) for every conversation of the call; an entity that an
+        earlier conversation of the call creates is a candidate for the later ones, chosen
+        by the same rule as the query's (graphmem.ingestion.closest_entity)."""
+        if not any(c.batch.entities for c in convs):
             return
-        existing = self._store.existing_entity_ids([e.id for e in batch.entities])
-        fresh = [e for e in batch.entities if e.id not in existing]
-        if not fresh:
-            return
-        rows = self._store.read_query(
-            "entities/resolve", actor=origin.actor, scope=origin.scope,
-            threshold=(1.0 + self._settings.entity_similarity) / 2.0,  # Neo4j: (1+cos)/2
-            rows=[{"norm": e.norm, "type": e.type, "embedding": e.embedding} for e in fresh])
-        remap = {}
-        for row in rows:
-            if row.get("id"):
-                entity = next(e for e in fresh if e.norm == row["norm"])
+        existing = self._store.existing_entity_ids(
+            list(dict.fromkeys(e.id for c in convs for e in c.batch.entities)))
+        threshold = (1.0 + self._settings.entity_similarity) / 2.0  # Neo4j: (1+cos)/2
+        # Candidates from the graph, asked once for every name not known by id. A name that an
+        # earlier conversation creates is known to the later ones by id (as after its add).
+        groups: dict[tuple[str, str], list[EntityRow]] = {}
+        for conv in convs:
+            groups.setdefault((conv.origin.actor, conv.origin.scope), []).extend(
+                e for e in conv.batch.entities if e.id not in existing)
+        from_graph: dict[tuple[str, str], dict[str, Any]] = {}  # (scope, key) → match
+        for (actor, scope), rows in groups.items():
+            unique = {_key(e): e for e in rows}
+            if not unique:
+                continue
+            for row in self._store.read_query(
+                    "entities/resolve_many", actor=actor, scope=scope, threshold=threshold,
+                    rows=[{"key": k, "norm": e.norm, "type": e.type, "embedding": e.embedding}
+                          for k, e in unique.items()]):
+                if row.get("id"):
+                    from_graph[(scope, row["key"])] = row
+        created: dict[str, list[EntityRow]] = {}  # scope → entities this call creates
+        known = set(existing)
+        for conv in convs:
+            scope = conv.origin.scope
+            remap: dict[str, str] = {}
+            fresh: list[EntityRow] = []
+            for entity in conv.batch.entities:
+                if entity.id in known:
+                    continue
+                best = from_graph.get((scope, _key(entity)))
+                match = closest_entity(entity, created.get(scope, []), threshold)
+                if match is not None and (best is None or match[1] > best["sim"]):
+                    best = {"id": match[0].id, "name": match[0].name, "sim": match[1]}
+                if best is None:
+                    fresh.append(entity)
+                    continue
                 log.info("entity %r resolved to existing %r (similarity %.3f)", entity.name,
-                         row["name"], row["sim"])
-                remap[entity.id] = row["id"]
-                entity.id = row["id"]
-        if remap:
-            for p in planned:
-                p.entity_ids[:] = [remap.get(i, i) for i in p.entity_ids]
-            for rel in batch.relations:
-                rel.source = remap.get(rel.source, rel.source)
-                rel.target = remap.get(rel.target, rel.target)
+                         best["name"], best["sim"])
+                remap[entity.id] = best["id"]
+                entity.id = best["id"]
+            # Known to the conversations after this one, as after its add (not to itself:
+            # one add resolves its names against the graph only).
+            created.setdefault(scope, []).extend(fresh)
+            known.update(e.id for e in fresh)
+            if remap:
+                for p in conv.planned:
+                    p.entity_ids[:] = [remap.get(i, i) for i in p.entity_ids]
+                for rel in conv.batch.relations:
+                    rel.source = remap.get(rel.source, rel.source)
+                    rel.target = remap.get(rel.target, rel.target)
+
+
+def _key(entity: EntityRow) -> str:
+    return f"{entity.norm}\x1f{entity.type}"
+
+
+def closest_entity(entity: EntityRow, candidates: Sequence[EntityRow],
+                   threshold: float) -> tuple[EntityRow, float] | None:
+    """The rule of cypher/entities/resolve.cypher over entities not yet in the graph: another
+    normalised name, a compatible type, Neo4j's cosine similarity (1 + cos) / 2 at least
+    `threshold`; the most similar wins."""
+    best: tuple[EntityRow, float] | None = None
+    if entity.embedding is None:
+        return None
+    query = np.asarray(entity.embedding, dtype=np.float64)
+    for cand in candidates:
+        if cand.embedding is None or cand.norm == entity.norm or not (
+                cand.type == entity.type or "other" in (cand.type, entity.type)):
+            continue
+        vec = np.asarray(cand.embedding, dtype=np.float64)
+        cos = float(query @ vec / (np.linalg.norm(query) * np.linalg.norm(vec) or 1.0))
+        sim = (1.0 + cos) / 2.0
+        if sim >= threshold and (best is None or sim > best[1]):
+            best = (cand, sim)
+    return best
+
+
+def extract_many(extractor: Extractor,
+                 jobs: Sequence[tuple[Sequence[Turn], str]]) -> list[Extraction]:
+    """One extraction per conversation, batched when the extractor can (the offline one runs
+    every turn through a single spaCy pipe)."""
+    batched = getattr(extractor, "extract_many", None)
+    if batched is not None and jobs:
+        return list(batched(jobs))
+    return [extractor.extract(turns, user_id=user) for turns, user in jobs]

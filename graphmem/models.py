@@ -210,3 +210,16 @@ class AddResult(BaseModel):
     entities: list[str] = Field(default_factory=list)
     skipped_duplicates: int = 0
     superseded: list[str] = Field(default_factory=list)
+
+
+class Conversation(BaseModel):
+    """One conversation for GraphMem.add_many: the arguments of one `add` call."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[dict[str, Any] | Message] | str
+    user_id: str | None = None
+    session_id: str | None = None
+    agent_id: str | None = None
+    scope: str | None = None
+    metadata: dict[str, Any] | None = None

@@ -59,6 +59,17 @@ class Settings(BaseSettings):
     embedding_dim: int = 384
     embedding_batch_size: int = 64
     embedding_device: str = "cpu"
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="onnx",
+        description="onnx: the shipped weights exported once to ONNX under cache_dir/onnx and "
+        "run with ONNX Runtime (vectors within 2e-7 of PyTorch's; several times faster for a "
+        "query on a busy CPU, benchmarks/results/perf_targets.json); torch: "
+        "sentence-transformers on PyTorch (needed for a GPU device); onnx-int8: int8 weights "
+        "(vectors move, cosine to fp32 >= 0.93: not the default)")
+    embedding_query_cache: int = Field(
+        default=50_000, ge=0,
+        description="texts whose vectors are kept (LRU): repeated queries and turns skip the "
+        "model")
 
     # --- Limits on input (bad input gets a clear error, never a partial write) ----------------
     max_text_chars: int = 16_000

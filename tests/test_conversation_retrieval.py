@@ -143,3 +143,27 @@ def test_demo_questions_get_the_right_memory_first(
     hits = mem.search(question, user_id=uid, limit=3)
     assert any(a in hits[0].cube.text for a in DEMO_ANSWERS[question]), \
         [h.cube.text for h in hits]
+
+
+def test_bulk_ingest_gives_turns_the_same_neighbours_as_add(mem: GraphMem, driver: Driver
+                                                            ) -> None:
+    """Two parts of one session in one add_many call: the second part's first turn is the
+    reply to the first part's last, as when each part is added on its own."""
+    bulk, single = _uid("bulk"), _uid("single")
+    parts = [[{"role": "user", "content": "Guess what I found in the attic."}],
+             [{"role": "assistant", "content": "A treasure map?"},
+              {"role": "user", "content": "Yes, an old one."}]]
+    mem.add_many([{"messages": p, "user_id": bulk, "session_id": "s1"} for p in parts],
+                 infer=False)
+    for p in parts:
+        mem.add(p, user_id=single, session_id="s1", infer=False)
+
+    def texts(uid: str) -> list[tuple[str, str]]:
+        with driver.session() as s:
+            return [(r["t"], r["s"]) for r in s.run(
+                "MATCH (c:MemCube {owner: $u, current: true}) RETURN c.text AS t, "
+                "c.search_text AS s ORDER BY t", u=uid)]
+
+    assert texts(bulk) == texts(single)
+    assert ("Guess what I found in the attic.",
+            "Guess what I found in the attic.\nA treasure map?") in texts(bulk)

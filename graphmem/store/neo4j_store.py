@@ -340,62 +340,71 @@ class Neo4jStore:
 
     def write_batch(self, actor: str, batch: WriteBatch) -> WriteOutcome:
         """Episodes, entities, cubes, relations and the audit event: one transaction."""
+        return self._write("add", lambda tx: self._write_batch_tx(tx, actor, batch))
 
-        def fn(tx: ManagedTransaction) -> WriteOutcome:
-            self._begin_write(tx, actor, batch.scope, batch.subject or actor)
-            episode_ids: list[str] = []
-            new_ids: list[str] = []
-            if batch.episodes:
-                rows = self._run(tx, "episodes/write", actor=actor, scope=batch.scope,
-                                 rows=[vars(e) for e in batch.episodes])
-                episode_ids = [r["id"] for r in rows]
-                new_ids = [r["id"] for r in rows if r["is_new"]]
-                if len(rows) != len(batch.episodes):
-                    raise _lost_scope(actor, batch.scope)
-            if batch.session_links:
-                self._run(tx, "episodes/link_session",
-                          pairs=[{"prev": a, "next": b} for a, b in batch.session_links])
-            if batch.subject_names:
-                self._run(tx, "principals/add_names", principal=batch.subject or actor,
-                          names=batch.subject_names)
-            if batch.context_extensions:
-                self._run(tx, "cubes/extend_search_text", scope=batch.scope,
-                          rows=[{"episode": e, "text": t} for e, t in batch.context_extensions])
-            entity_ids: list[str] = []
-            if batch.entities:
-                rows = self._run(tx, "entities/merge", actor=actor, scope=batch.scope,
-                                 rows=[vars(e) for e in batch.entities])
-                entity_ids = [r["id"] for r in rows]
-                if len(rows) != len(batch.entities):
-                    raise _lost_scope(actor, batch.scope)
-            cubes: list[CubeWrite] = []
-            if batch.cubes:
-                rows = self._run(tx, "cubes/create", actor=actor, scope=batch.scope,
-                                 rows=[vars(c) for c in batch.cubes])
-                cubes = [CubeWrite(r["requested_id"], r["id"], r["created"]) for r in rows]
-                if len(rows) != len(batch.cubes):
-                    raise _lost_scope(actor, batch.scope)
-            if batch.relations:
-                self._run(tx, "entities/relate", rows=[vars(r) for r in batch.relations])
-            superseded: list[str] = []
-            props_by_id = {row.props["id"]: row.props for row in batch.cubes}
-            created_prefs = [
-                {"id": c.id, "topic": p.get("topic"), "category": p.get("category"),
-                 "polarity": p.get("polarity")}
-                for c in cubes
-                if c.created and (p := props_by_id[c.requested_id]).get("kind") == "preference"
-            ]
-            if created_prefs:
-                rows = self._run(tx, "cubes/supersede", rows=created_prefs,
-                                 batch_ids=[c.id for c in cubes],
-                                 single_valued=list(batch.single_valued_categories))
-                superseded = [r["old"] for r in rows]
-            self._audit_tx(tx, actor, "add", targets=[c.id for c in cubes if c.created],
-                           scope=batch.scope, subject=batch.subject,
-                           detail=f"episodes={len(new_ids)} cubes={len(cubes)}")
-            return WriteOutcome(episode_ids, new_ids, cubes, entity_ids, superseded)
+    def write_batches(self, batches: list[tuple[str, WriteBatch]]) -> list[WriteOutcome]:
+        """Several (actor, batch) writes, in order, in one transaction: a bulk ingest pays
+        one commit (and one log flush) per batch of conversations instead of one each. Each
+        keeps its own ACL check and audit event; all commit together or none does."""
+        def fn(tx: ManagedTransaction) -> list[WriteOutcome]:
+            return [self._write_batch_tx(tx, actor, batch) for actor, batch in batches]
 
-        return self._write("add", fn)
+        return self._write("add", fn) if batches else []
+
+    def _write_batch_tx(self, tx: ManagedTransaction, actor: str,
+                        batch: WriteBatch) -> WriteOutcome:
+        self._begin_write(tx, actor, batch.scope, batch.subject or actor)
+        episode_ids: list[str] = []
+        new_ids: list[str] = []
+        if batch.episodes:
+            rows = self._run(tx, "episodes/write", actor=actor, scope=batch.scope,
+                             rows=[vars(e) for e in batch.episodes])
+            episode_ids = [r["id"] for r in rows]
+            new_ids = [r["id"] for r in rows if r["is_new"]]
+            if len(rows) != len(batch.episodes):
+                raise _lost_scope(actor, batch.scope)
+        if batch.session_links:
+            self._run(tx, "episodes/link_session",
+                      pairs=[{"prev": a, "next": b} for a, b in batch.session_links])
+        if batch.subject_names:
+            self._run(tx, "principals/add_names", principal=batch.subject or actor,
+                      names=batch.subject_names)
+        if batch.context_extensions:
+            self._run(tx, "cubes/extend_search_text", scope=batch.scope,
+                      rows=[{"episode": e, "text": t} for e, t in batch.context_extensions])
+        entity_ids: list[str] = []
+        if batch.entities:
+            rows = self._run(tx, "entities/merge", actor=actor, scope=batch.scope,
+                             rows=[vars(e) for e in batch.entities])
+            entity_ids = [r["id"] for r in rows]
+            if len(rows) != len(batch.entities):
+                raise _lost_scope(actor, batch.scope)
+        cubes: list[CubeWrite] = []
+        if batch.cubes:
+            rows = self._run(tx, "cubes/create", actor=actor, scope=batch.scope,
+                             rows=[vars(c) for c in batch.cubes])
+            cubes = [CubeWrite(r["requested_id"], r["id"], r["created"]) for r in rows]
+            if len(rows) != len(batch.cubes):
+                raise _lost_scope(actor, batch.scope)
+        if batch.relations:
+            self._run(tx, "entities/relate", rows=[vars(r) for r in batch.relations])
+        superseded: list[str] = []
+        props_by_id = {row.props["id"]: row.props for row in batch.cubes}
+        created_prefs = [
+            {"id": c.id, "topic": p.get("topic"), "category": p.get("category"),
+             "polarity": p.get("polarity")}
+            for c in cubes
+            if c.created and (p := props_by_id[c.requested_id]).get("kind") == "preference"
+        ]
+        if created_prefs:
+            rows = self._run(tx, "cubes/supersede", rows=created_prefs,
+                             batch_ids=[c.id for c in cubes],
+                             single_valued=list(batch.single_valued_categories))
+            superseded = [r["old"] for r in rows]
+        self._audit_tx(tx, actor, "add", targets=[c.id for c in cubes if c.created],
+                       scope=batch.scope, subject=batch.subject,
+                       detail=f"episodes={len(new_ids)} cubes={len(cubes)}")
+        return WriteOutcome(episode_ids, new_ids, cubes, entity_ids, superseded)
 
     def check_write(self, actor: str, cube_id: str) -> WriteCheck | None:
         def fn(tx: ManagedTransaction) -> WriteCheck | None:
