@@ -267,6 +267,9 @@ def test_in_process_baselines_rank_the_same_readable_cubes(mem: GraphMem, uid: s
     ("What did Caroline research?", False),
     ("When did Melanie paint a sunrise?", False),
     ("Where does Maya live?", False),
+    ("What are some low-maintenance pets for a small flat?", True),
+    ("Which is the best ferry to the islands?", True),
+    ("What is the name of Caroline's dog?", False),
 ])
 def test_which_queries_ask_for_a_preference(query: str, asks: bool) -> None:
     assert asks_for_preference(query) is asks

@@ -33,8 +33,18 @@ REQUEST_STEMS = (
 )
 
 
+# A question that opens by asking for a list of options ("What are some good pets for a small
+# flat?", "Which is the best ...?") asks for suggestions even without a pronoun or a request
+# verb; a question about what someone did rarely opens this way (2 of LoCoMo dev's 760).
+_SUGGESTION_OPENER = re.compile(
+    r"^\s*(?:what|which)\s+(?:are|is|would\s+be)\s+(?:some|a\s+few|the\s+best|good|a\s+good)\b",
+    re.IGNORECASE)
+
+
 def asks_for_preference(query: str) -> bool:
     """True when ``query`` asks for a recommendation or for the asker's preferences."""
+    if _SUGGESTION_OPENER.match(query):
+        return True
     words = _WORD.findall(query.lower())
     if any(w in PERSONAL for w in words):
         return True
