@@ -31,15 +31,6 @@ COLUMNS = (("fact_recall", "fact R"), ("entity_recall", "ent R"), ("entity_preci
            ("date_accuracy", "date acc"))
 
 
-def _pin(cores: int) -> None:
-    """Before numpy loads: cap BLAS/OpenMP threads and the CPU set, so "one core" means it."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(cores)
-    if hasattr(os, "sched_setaffinity"):
-        available = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, set(available[:cores]))
-
-
 def _cell(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else "-"
 
@@ -73,8 +64,10 @@ def main() -> int:
     parser.add_argument("--out", type=Path,
                         default=REPO / "benchmarks" / "results" / "extraction_labelled.json")
     args = parser.parse_args()
-    _pin(args.cores)
     sys.path.insert(0, str(REPO))
+    from benchmarks.common import pin_cores  # imports no numpy: pinning still comes first
+
+    pin_cores(args.cores)
     from graphmem.extractors import labelled
     from graphmem.extractors.base import Extractor
     from graphmem.extractors.llm import LLMExtractor

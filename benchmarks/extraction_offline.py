@@ -28,15 +28,6 @@ REPO = Path(__file__).resolve().parents[1]
 METRICS = ("any_preference", "any_match", "first_match", "topic_match")
 
 
-def _pin(cores: int) -> None:
-    """Before numpy loads: cap BLAS/OpenMP threads and the CPU set, so "one core" means it."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(cores)
-    if hasattr(os, "sched_setaffinity"):
-        available = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, set(available[:cores]))
-
-
 def _measure(extractor: Any, items: Sequence[Any], runs: int) -> dict[str, Any]:
     """Quality from the first pass; speed as the median of `runs` passes (one extract call
     per item, as a conversation would be handed over)."""
@@ -85,8 +76,10 @@ def main() -> int:
     if not args.data.is_dir():
         print(f"no PrefEval data at {args.data}", file=sys.stderr)
         return 2
-    _pin(args.cores)
     sys.path.insert(0, str(REPO))
+    from benchmarks.common import pin_cores  # imports no numpy: pinning still comes first
+
+    pin_cores(args.cores)
     from graphmem.extractors import evaluation
     from graphmem.extractors.offline import OfflineExtractor
     from graphmem.settings import Settings

@@ -134,7 +134,7 @@ class Ingestor:
         known = self._store.existing_episode_ids(
             list(dict.fromkeys(r.id for rows in episodes for r in rows)))
         convs: list[_Conversation] = []
-        tails: dict[tuple[str, str, str], EpisodeRow] = {}  # session → its last turn so far
+        tails = self._stored_tails(items, episodes, known)  # session → its last turn so far
         for item, rows in zip(items, episodes, strict=True):
             new_ids = {r.id for r in rows} - known
             known |= new_ids
@@ -147,13 +147,14 @@ class Ingestor:
                                r.speaker for r in rows
                                if r.speaker and r.role == "user" and r.id in new_ids))),
                 [], ("verbatim", "1", None), ingest.turns_for(rows, new_ids))
-            previous = self._continue_session(item.origin, conv.batch, new_ids, tails)
+            previous = _continue_session(item.origin, conv.batch, new_ids, tails)
             contexts = ingest.turn_search_texts(rows, previous)
             conv.planned = [_Planned(cube, search_text=contexts.get(cube.episode_ids[0]))
                             for cube in ingest.turn_cubes(
                                 rows, new_ids, self._settings.episode_cube_roles)]
             if rows and item.origin.session_id:
-                tails[(item.origin.scope, item.origin.owner, item.origin.session_id)] = rows[-1]
+                tails[(item.origin.scope, item.origin.owner, item.origin.session_id)] = (
+                    rows[-1].id, rows[-1].content)
             convs.append(conv)
         if infer:
             extractor = self._extractor()
@@ -190,29 +191,24 @@ class Ingestor:
             scope=origin.scope, cubes=[row], subject=origin.owner_id))
         return outcome.cubes[0].id
 
-    def _continue_session(self, origin: ingest.Origin, batch: WriteBatch, new_ids: set[str],
-                          earlier: dict[tuple[str, str, str], EpisodeRow]) -> str | None:
-        """When this batch goes on a session stored by an earlier call (or by an earlier
-        conversation of this call: ``earlier``), chain the session's last turn to the batch's
-        first (NEXT), let that turn's cube know its reply, and return its content as the first
-        turn's preceding context."""
-        if not origin.session_id or not batch.episodes or batch.episodes[0].id not in new_ids:
-            return None
-        key = (origin.scope, origin.owner, origin.session_id)
-        if key in earlier:
-            tail_id, content = earlier[key].id, earlier[key].content
-        else:
-            rows = self._store.read_query(
-                "episodes/session_tail", actor=origin.actor, scope=origin.scope,
-                owner=origin.owner, session_id=origin.session_id,
-                exclude=[e.id for e in batch.episodes])
-            if not rows:
-                return None
-            tail_id, content = rows[0]["id"], str(rows[0]["content"])
-        first = batch.episodes[0]
-        batch.session_links.insert(0, (tail_id, first.id))
-        batch.context_extensions.append((tail_id, ingest.clip_context(first.content)))
-        return content
+    def _stored_tails(self, items: Sequence[BulkItem], episodes: Sequence[list[EpisodeRow]],
+                      known: set[str]) -> dict[tuple[str, str, str], tuple[str, str]]:
+        """(scope, owner, session) → (id, content) of the session's latest stored turn, for
+        every conversation whose first turn is new: one query per actor for the whole call."""
+        wanted: dict[str, dict[tuple[str, str, str], None]] = {}
+        for item, rows in zip(items, episodes, strict=True):
+            o = item.origin
+            if o.session_id and rows and rows[0].id not in known:
+                wanted.setdefault(o.actor, {})[(o.scope, o.owner, o.session_id)] = None
+        exclude = [r.id for rows in episodes for r in rows]
+        tails: dict[tuple[str, str, str], tuple[str, str]] = {}
+        for actor, keys in wanted.items():
+            for row in self._store.read_query(
+                    "episodes/session_tails", actor=actor, exclude=exclude,
+                    rows=[{"scope": k[0], "owner": k[1], "session_id": k[2]} for k in keys]):
+                tails[(row["scope"], row["owner"], row["session_id"])] = (
+                    str(row["id"]), str(row["content"]))
+        return tails
 
     def _embed(self, entities: list[EntityRow], planned: list[_Planned]) -> list[list[float]]:
         """Cube texts and entity names in one embedding batch; entity rows get theirs."""
@@ -316,3 +312,20 @@ def extract_many(extractor: Extractor,
     if batched is not None and jobs:
         return list(batched(jobs))
     return [extractor.extract(turns, user_id=user) for turns, user in jobs]
+
+
+def _continue_session(origin: ingest.Origin, batch: WriteBatch, new_ids: set[str],
+                      tails: dict[tuple[str, str, str], tuple[str, str]]) -> str | None:
+    """When this batch goes on a session with an earlier turn (stored, or from an earlier
+    conversation of the same call: ``tails``), chain that turn to the batch's first (NEXT), let
+    its cube know its reply, and return its content as the first turn's preceding context."""
+    if not origin.session_id or not batch.episodes or batch.episodes[0].id not in new_ids:
+        return None
+    tail = tails.get((origin.scope, origin.owner, origin.session_id))
+    if tail is None:
+        return None
+    tail_id, content = tail
+    first = batch.episodes[0]
+    batch.session_links.insert(0, (tail_id, first.id))
+    batch.context_extensions.append((tail_id, ingest.clip_context(first.content)))
+    return content

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from graphmem.cubes.activation.manifest import CacheMismatch
 from graphmem.cubes.activation.prefix import KVCache
 from graphmem.cubes.activation.prefix_attention import PrefixAttention
+from graphmem.cubes.activation.static import capture_cuda_graph
 
 SUPPORTED = ("qwen2", "llama")
 
@@ -236,16 +237,8 @@ class FusedPrefixRunner:
 
     @torch.inference_mode()
     def _capture(self) -> None:
-        side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):  # compiled, autotuned, workspaces allocated
-                self._forward()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._logits = self._forward()
-        self._graph = graph
+        # three warm-ups: compiled, autotuned, workspaces allocated
+        self._graph, self._logits = capture_cuda_graph(self._forward, warmups=3)
 
     @torch.inference_mode()
     def step(self, query_ids: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ resetting to the prefix is setting the write position back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -203,16 +203,8 @@ class StaticPrefixRunner:
 
     @torch.inference_mode()
     def _capture(self) -> None:
-        side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(2):  # warm-up: kernels chosen, workspaces allocated
-                self._forward()
-        torch.cuda.current_stream().wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._logits = self._forward()
-        self._graph = graph
+        # warm-up: kernels chosen, workspaces allocated
+        self._graph, self._logits = capture_cuda_graph(self._forward, warmups=2)
 
     @torch.inference_mode()
     def step(self, query_ids: torch.Tensor) -> torch.Tensor:
@@ -234,3 +226,20 @@ class StaticPrefixRunner:
         return input_ids[:, self.prefix_len:]
 
 
+
+
+def capture_cuda_graph(forward: Callable[[], torch.Tensor], *, warmups: int
+                       ) -> tuple[torch.cuda.CUDAGraph, torch.Tensor]:
+    """One step captured as a CUDA graph, after `warmups` runs on a side stream (kernels
+    chosen or compiled, workspaces allocated, as capture requires); returns the graph and
+    the output tensor it writes on every replay."""
+    side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(warmups):
+            forward()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = forward()
+    return graph, out
