@@ -14,18 +14,25 @@ BENCH_BOLT_PORT, BENCH_HTTP_PORT = 27687, 27474
 # sized for a million cubes (384-d vectors are ~1.5 GB at 1M: the page cache holds them).
 PERF_BOLT_PORT, PERF_HTTP_PORT = 37687, 37474
 PERF_HEAP, PERF_PAGECACHE = "2g", "3g"
+# Named performance servers: (bolt port, http port, heap, page cache). "perf" holds the 10k and
+# 100k graphs; "perf-1m" keeps a million-cube graph between runs (filling it takes half an
+# hour on two cores), with a page cache that holds its ~1.5 GB of vectors and their index.
+PERF_INSTANCES: dict[str, tuple[int, int, str, str]] = {
+    "perf": (PERF_BOLT_PORT, PERF_HTTP_PORT, PERF_HEAP, PERF_PAGECACHE),
+    "perf-1m": (57687, 57474, "3g", "6g"),
+}
 
 
-def perf_settings(uri: str | None, **overrides: Any) -> Settings:
-    """Settings for the performance server (its own ports, data dir and memory sizing)."""
+def perf_settings(uri: str | None, instance: str = "perf", **overrides: Any) -> Settings:
+    """Settings for a performance server (its own ports, data dir and memory sizing)."""
     if uri:
         return Settings(neo4j_uri=uri, **overrides)
     from graphmem.neo4j_local.server import up
 
-    settings = Settings(neo4j_uri=f"bolt://127.0.0.1:{PERF_BOLT_PORT}",
-                        neo4j_bolt_port=PERF_BOLT_PORT, neo4j_http_port=PERF_HTTP_PORT,
-                        data_dir=Settings().cache_dir / "perf-neo4j", neo4j_heap=PERF_HEAP,
-                        neo4j_pagecache=PERF_PAGECACHE, **overrides)
+    bolt, http, heap, pagecache = PERF_INSTANCES[instance]
+    settings = Settings(neo4j_uri=f"bolt://127.0.0.1:{bolt}", neo4j_bolt_port=bolt,
+                        neo4j_http_port=http, data_dir=Settings().cache_dir / f"{instance}-neo4j",
+                        neo4j_heap=heap, neo4j_pagecache=pagecache, **overrides)
     up(settings)
     return settings
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import perf_settings
+from benchmarks.common import PERF_INSTANCES, perf_settings
 from benchmarks.synthetic import PEOPLE, PLACES, TEMPLATES, THINGS, populate
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
@@ -109,6 +109,8 @@ def main() -> None:
     ap.add_argument("--adds", type=int, default=1000)
     ap.add_argument("--recipes", default="vector,bm25,graph,hybrid")
     ap.add_argument("--uri", default=None, help="benchmark against this Neo4j (it is wiped)")
+    ap.add_argument("--instance", default="perf", choices=sorted(PERF_INSTANCES),
+                    help="which local performance server (perf-1m keeps a 1M-cube graph)")
     ap.add_argument("--out", default="benchmarks/results/latency.json")
     ap.add_argument("--backend", default="onnx", choices=["torch", "onnx", "onnx-int8"])
     ap.add_argument("--shares", default="1000000:0.01",
@@ -120,7 +122,7 @@ def main() -> None:
                     help="reuse the cubes already in the benchmark graph (no wipe)")
     args = ap.parse_args()
 
-    settings = perf_settings(args.uri, embedding_backend=args.backend)
+    settings = perf_settings(args.uri, args.instance, embedding_backend=args.backend)
     server_pid = status(settings).pid if args.uri is None else None
     rng = random.Random(7)
     embedder = SentenceTransformerEmbedder(settings, cache_size=0)
