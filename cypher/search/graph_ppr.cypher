@@ -69,11 +69,11 @@ WHERE c.scope IN readable AND c.current AND c.status IN $statuses
   AND ($owner IS NULL OR c.owner = $owner)
   AND ($kinds IS NULL OR c.kind IN $kinds)
   AND ($include_superseded OR c.superseded_by IS NULL)
-RETURN c {.*, embedding: null, search_text: null} AS cube, score, vias,
+RETURN c {.id, .text, .kind, .category, .owner, .speaker, .priority,
+  created_at: toString(c.created_at)} AS cube, score, vias,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
   CASE WHEN $embedding IS NULL THEN null
     ELSE vector.similarity.cosine(c.embedding, $embedding) END AS similarity,
-  [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids,
-  [(c)-[:ABOUT]->(n:Entity) | n.name] AS entities
+  [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids
 ORDER BY score DESC
 LIMIT $k

@@ -12,8 +12,8 @@ WHERE c.scope IN readable AND c.kind = 'preference' AND c.current
 WITH c, vector.similarity.cosine(c.embedding, $embedding) AS score
 ORDER BY score DESC
 LIMIT $k
-RETURN c {.*, embedding: null, search_text: null} AS cube, score,
+RETURN c {.id, .text, .kind, .category, .owner, .speaker, .priority,
+  created_at: toString(c.created_at)} AS cube, score,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
   score AS similarity,
-  [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids,
-  [(c)-[:ABOUT]->(n:Entity) | n.name] AS entities
+  [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids

@@ -8,11 +8,11 @@ as well as from the entities named in the query.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from graphmem.store.protocol import SearchStore, StoredCube
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
+
+T = TypeVar("T")
 
 
 
@@ -100,16 +102,24 @@ class HybridRetriever:
                                               terms, seeds)
         t1 = time.perf_counter()
         ranked = self._rank(results, config, query, now or datetime.now(UTC))
-        timings["rank"] = _ms(t1)
-        by_id = {c.props["id"]: c for rows in results.values() for c in rows}
-        hits = [self._hit(cid, score, results, by_id) for cid, score in ranked]
+        candidate = {c.props["id"]: c for rows in results.values() for c in rows}
         if config.preference_slots:
-            hits = reserve_slots(hits, limit, config.preference_slots, "preference")
-        chunks = pack([(h.cube.id, h.cube.text) for h in hits], config.top_k_chunks,
-                      config.chunk_tokens)
+            ranked = _reserve(ranked, limit, config.preference_slots,
+                              lambda r: candidate[r[0]].props.get("kind") == "preference")
+        timings["rank"] = _ms(t1)
+        chunks = pack([(cid, candidate[cid].props.get("text", "")) for cid, _ in ranked],
+                      config.top_k_chunks, config.chunk_tokens)
+        # Whole cubes only for the hits returned (channel rows carry what ranking reads); a
+        # cube deleted or made unreadable since its channel ran is dropped here.
+        t2 = time.perf_counter()
+        full = {c.props["id"]: c for c in
+                self._store.get_cubes(actor, [cid for cid, _ in ranked[:limit]])}
+        timings["hits"] = _ms(t2)
+        hits = [self._hit(cid, score, results, full) for cid, score in ranked[:limit]
+                if cid in full]
         timings["total"] = _ms(t0)
         return RetrievalResult(
-            hits=hits[:limit],
+            hits=hits,
             chunks=chunks,
             timings_ms=timings,
             per_retriever={n: [c.props["id"] for c in rows] for n, rows in results.items()},
@@ -120,13 +130,18 @@ class HybridRetriever:
         asked by Caroline), the mean of it and of the first-person question ("What did I
         research?"), since memories are in the speaker's own words. The mean rather than
         either alone: on LoCoMo's development conversations it beat both (benchmarks/README.md)."""
-        if config.resolve_reader_names:
-            first_person = intent.as_first_person(query, self._store.reader_names(actor))
-            if first_person is not None:
-                both = np.asarray(self._embedder.embed([query, first_person]), dtype=np.float64)
-                mean = both.mean(axis=0)
-                return [float(x) for x in mean / (np.linalg.norm(mean) or 1.0)]
-        return self._embedder.embed([query])[0]
+        # The reader's names are read while the question is embedded (a round trip to Neo4j
+        # hidden behind the CPU work); only a question that names the reader pays a second
+        # embedding.
+        names = self._pool.submit(self._store.reader_names, actor) \
+            if config.resolve_reader_names else None
+        vector = self._embedder.embed([query])[0]
+        first_person = intent.as_first_person(query, names.result()) if names else None
+        if first_person is None:
+            return vector
+        both = np.asarray([vector, self._embedder.embed([first_person])[0]], dtype=np.float64)
+        mean = both.mean(axis=0)
+        return [float(x) for x in mean / (np.linalg.norm(mean) or 1.0)]
 
     def _baseline(self, actor: str, query: str, kind: str, base: dict[str, Any], limit: int,
                   config: SearchConfig, t0: float, timings: dict[str, float]
@@ -247,16 +262,20 @@ def reserve_slots(hits: list[SearchHit], limit: int, slots: int, kind: str) -> l
     """Make sure the first `limit` hits hold at least `slots` cubes of `kind` when there are
     that many: the best-ranked ones below the cut move up, each taking the place of the
     lowest-ranked hit of another kind inside it. Order is otherwise kept."""
-    top, rest = hits[:limit], hits[limit:]
-    have = sum(h.cube.meta.kind == kind for h in top)
-    promote = [h for h in rest if h.cube.meta.kind == kind][: max(slots - have, 0)]
-    for hit in promote:
-        victim = max((i for i, h in enumerate(top) if h.cube.meta.kind != kind), default=None)
+    return _reserve(hits, limit, slots, lambda h: h.cube.meta.kind == kind)
+
+
+def _reserve(items: list[T], limit: int, slots: int, wanted: Callable[[T], bool]) -> list[T]:
+    top, rest = items[:limit], items[limit:]
+    have = sum(wanted(x) for x in top)
+    promote = [x for x in rest if wanted(x)][: max(slots - have, 0)]
+    for item in promote:
+        victim = max((i for i, x in enumerate(top) if not wanted(x)), default=None)
         if victim is None:
             break
         rest.insert(0, top.pop(victim))
-        top.append(hit)
-        rest.remove(hit)
+        top.append(item)
+        rest.remove(item)
     return top + rest
 
 
