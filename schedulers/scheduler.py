@@ -53,11 +53,11 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class RetrievalNote:
-    """What `on_retrieval` did: hits buffered (and flushed, if the batch filled), this search's
-    working-memory hit rate, and the prediction now loaded for the session's next turn."""
+    """What `on_retrieval` did: hits buffered (a full batch is written by a background flush,
+    see HitRecorder), this search's working-memory hit rate, and the prediction now loaded for
+    the session's next turn."""
 
     recorded: int
-    flushed: FlushResult | None = None
     hit_rate: float | None = None
     preloaded: list[str] = field(default_factory=list)
 
@@ -175,7 +175,8 @@ class MemScheduler:
         """Call after every search with the returned cube ids, best first.
 
         Never raises for a store problem: bookkeeping must not fail a search that succeeded;
-        the error is logged and the hits stay buffered for the next flush. `query` is kept
+        a failed hit flush (on its own thread) is logged and the hits stay buffered for the
+        next flush. `query` is kept
         for the log only: the prediction comes from the session's turns, which the search's
         own query is usually one of.
         """
@@ -185,10 +186,7 @@ class MemScheduler:
         wm = self._sessions.get(actor, session_id, user_id) if session_id else None
         if wm is not None:
             note.hit_rate = wm.observe(ids)
-        try:
-            note.flushed = self.hits.record(actor, ids, at=now)
-        except GraphMemError as exc:
-            log.warning("scheduler: hit flush failed, hits kept for the next flush: %s", exc)
+        self.hits.record(actor, ids, at=now, background=True)  # a failed flush only logs
         if wm is not None and self.policy.preload_enabled:
             try:
                 note.preloaded = wm.preload(self.store, self.policy, actor=actor, now=now)
