@@ -300,3 +300,22 @@ def test_a_config_can_route_preference_questions(mem: GraphMem, uid: str) -> Non
     assert top("Can you suggest a painting class for me?", routed) == pref
     with pytest.raises(ValueError):
         SearchConfig(for_preference_questions={"fulltext": {"weight": -1}})
+
+
+def test_a_hit_is_the_whole_cube_with_its_timestamps(mem: GraphMem, uid: str) -> None:
+    """Channel rows carry only what ranking reads and timestamps travel as ISO text; the hit a
+    search returns must still be the whole cube, times equal to what `get` reads."""
+    expires = datetime(2031, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
+    cube = mem.remember("My locker code at the climbing gym is 7731.", user_id=uid,
+                        expires=expires)
+    mem.update(cube.id, "My locker code at the climbing gym is 7732.", actor=f"user:{uid}",
+               reason="new code")
+    (hit,) = [h for h in mem.search("climbing gym locker code", user_id=uid, limit=5)
+              if h.cube.id == cube.id]
+    stored = mem.get(cube.id, actor=f"user:{uid}")
+    assert hit.cube.text == stored.text and hit.cube.meta.version == stored.meta.version == 2
+    assert hit.cube.meta.created == stored.meta.created
+    assert hit.cube.meta.updated == stored.meta.updated
+    assert hit.cube.meta.expires == stored.meta.expires == expires
+    assert hit.cube.meta.created.tzinfo is not None
+    assert hit.cube.meta.provenance.extractor == stored.meta.provenance.extractor

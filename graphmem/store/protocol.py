@@ -201,12 +201,12 @@ class SearchStore(Protocol):
 
     A channel's rows carry only what ranking reads (id, text, kind, category, owner, speaker,
     priority, created_at, source turns): whole cubes are read once, for the hits that are
-    returned (`get_cubes`), since reading and decoding every candidate's full property map
+    returned (`hit_cubes`), since reading and decoding every candidate's full property map
     (its timestamps above all) cost more than the index lookups themselves."""
 
     def retrieve(self, actor: str, retriever: str, params: dict[str, Any], *,
                  ann: bool = False) -> list[StoredCube]: ...
-    def get_cubes(self, actor: str, ids: list[str]) -> list[StoredCube]: ...
+    def hit_cubes(self, actor: str, ids: list[str]) -> list[StoredCube]: ...
     def reader_names(self, actor: str) -> list[str]: ...
 
 
