@@ -36,7 +36,10 @@ def exported_path(model_dir: Path, cache_dir: Path, *, int8: bool) -> Path:
     if not fp32.exists():
         _export(model_dir, fp32)
     if not int8:
-        return fp32
+        fused = fp32.with_name(f"{stem}-fused.onnx")
+        if not fused.exists():
+            _fuse(fp32, fused, model_dir)
+        return fused
     quant = fp32.with_name(f"{stem}-int8.onnx")
     if not quant.exists():
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -95,6 +98,22 @@ def _export(model_dir: Path, target: Path) -> None:
         torch.onnx.export(Encoder().eval(), tuple(sample[n] for n in _INPUTS), str(tmp),
                           input_names=list(_INPUTS), output_names=["last_hidden_state"],
                           dynamic_axes=axes, opset_version=17, dynamo=False)
+
+
+def _fuse(source: Path, target: Path, model_dir: Path) -> None:
+    """The graph with ONNX Runtime's BERT fusions (one Attention node per layer, embedding and
+    skip LayerNorms, bias-GELU): the same float32 arithmetic in fewer, larger kernels, so a
+    single query embeds in ~3.7 ms instead of ~4.8 ms here, vectors within 3e-7 of the
+    unfused graph (tests/test_embeddings_onnx.py)."""
+    import json
+
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    config = json.loads((model_dir / "config.json").read_text())
+    log.info("fusing %s for ONNX Runtime (once)", source)
+    with _staged(target) as tmp:
+        optimize_model(str(source), model_type="bert", num_heads=int(config["num_attention_heads"]),
+                       hidden_size=int(config["hidden_size"])).save_model_to_file(str(tmp))
 
 
 class OnnxSentenceEncoder:

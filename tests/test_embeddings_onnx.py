@@ -22,6 +22,7 @@ def test_onnx_vectors_match_pytorch(tmp_path: Path) -> None:
                                        cache_size=0)
     onnx_vecs = np.asarray(onnx.embed(TEXTS))
     assert list((tmp_path / "onnx").glob("*.onnx")), "the export was not written"
+    assert list((tmp_path / "onnx").glob("*-fused.onnx")), "the fused graph was not written"
     assert not list((tmp_path / "onnx").glob("tmp*")), "a staged export was left behind"
     assert np.abs(onnx_vecs - torch_vecs).max() < 1e-4
     # One at a time (no padding) gives the same as in a padded batch.
