@@ -118,6 +118,9 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=2000, help="embedded template sentences")
     ap.add_argument("--index-build", action="store_true",
                     help="also time a rebuild of the cube vector index at each size")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the other sizes already in --out (e.g. the 1M row, measured on "
+                    "the perf-1m server, beside the 10k/100k rows of the perf server)")
     ap.add_argument("--keep", action="store_true",
                     help="reuse the cubes already in the benchmark graph (no wipe)")
     args = ap.parse_args()
@@ -130,6 +133,8 @@ def main() -> None:
                                "backend": args.backend, "heap": settings.neo4j_heap,
                                "pagecache": settings.neo4j_pagecache, "sizes": {}}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.append and Path(args.out).exists():
+        results["sizes"] = json.loads(Path(args.out).read_text())["sizes"]
     shares = {int(k): float(v) for k, v in (p.split(":") for p in args.shares.split(",") if p)}
     with GraphMem(settings, embedder=embedder) as mem:
         if not args.keep:
