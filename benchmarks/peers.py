@@ -34,7 +34,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import PERF_HEAP, PERF_PAGECACHE, perf_settings, write_result
+from benchmarks.common import (
+    PERF_HEAP,
+    PERF_PAGECACHE,
+    bench_settings,
+    perf_settings,
+    write_result,
+)
 from benchmarks.latency import rss_mb
 from benchmarks.peer_client import PEERS, PeerSystem, PeerWorker, ensure_venv
 from benchmarks.synthetic import PLACES, THINGS, SyntheticBatch, pool_sentences, populate
@@ -217,7 +223,7 @@ def run_recall(args: argparse.Namespace) -> None:
     from graphmem.eval.report import locomo_markdown, locomo_summary, write_locomo_report
     from graphmem.eval.runner import GraphMemSystem, run_locomo
 
-    settings = Settings()
+    settings = bench_settings(None)  # the benchmark server (27687), started if needed
     names = [p for p in args.peers.split(",") if p]
     workers = start_peers(names, settings)
     convs = load_conversations(default_locomo_dir() or Path("../shared/datasets/locomo-dev"),

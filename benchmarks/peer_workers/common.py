@@ -94,6 +94,14 @@ def wipe_dir(path: Path) -> None:
             child.unlink()
 
 
+OPS = ("setup", "ingest", "search", "reset", "stats")
+
+
+def serve_worker(worker: Any) -> None:
+    """Serve a worker object whose methods are named after the protocol's ops (and close)."""
+    serve({op: getattr(worker, op) for op in OPS}, on_close=worker.close)
+
+
 def serve(handlers: dict[str, Handler], on_close: Callable[[], None]) -> None:
     """Answer each request line with exactly one reply line until `close` or end of input.
 

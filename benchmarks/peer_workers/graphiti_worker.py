@@ -83,7 +83,7 @@ from benchmarks.peer_workers.common import (
     Stopwatch,
     load_encoder,
     rss_mb,
-    serve,
+    serve_worker,
 )
 
 T = TypeVar("T")
@@ -298,9 +298,7 @@ class GraphitiWorker:
 
 
 def main() -> None:
-    worker = GraphitiWorker()
-    serve({"setup": worker.setup, "ingest": worker.ingest, "search": worker.search,
-           "reset": worker.reset, "stats": worker.stats}, on_close=worker.close)
+    serve_worker(GraphitiWorker())
 
 
 if __name__ == "__main__":

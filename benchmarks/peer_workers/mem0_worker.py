@@ -46,7 +46,7 @@ from benchmarks.peer_workers.common import (
     item_vectors,
     load_encoder,
     rss_mb,
-    serve,
+    serve_worker,
     wipe_dir,
 )
 
@@ -210,9 +210,7 @@ def _unsynced(memory: Any) -> None:
 
 
 def main() -> None:
-    worker = Mem0Worker()
-    serve({"setup": worker.setup, "ingest": worker.ingest, "search": worker.search,
-           "reset": worker.reset, "stats": worker.stats}, on_close=worker.close)
+    serve_worker(Mem0Worker())
 
 
 if __name__ == "__main__":
