@@ -250,6 +250,35 @@ def run_recall(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def run_prefeval_recall(args: argparse.Namespace) -> None:
+    """PrefEval at one distractor setting: the peers hold the turns as they are (no LLM), so
+    this is what their search makes of a stated preference among distractors."""
+    from graphmem.eval.cli import default_prefeval_dir
+    from graphmem.eval.prefeval import load_inter_turns, load_items
+    from graphmem.eval.report import prefeval_markdown, prefeval_summary, write_prefeval_report
+    from graphmem.eval.runner import run_prefeval
+
+    data = default_prefeval_dir() or Path("../shared/datasets/prefeval-dev")
+    settings = bench_settings(None)
+    workers = start_peers([p for p in args.peers.split(",") if p], settings)
+    items = load_items(data, limit=args.limit)
+    systems: list[Any] = [PeerSystem(w) for w in workers.values()]
+    try:
+        outcomes = run_prefeval(items, load_inter_turns(data), systems,
+                                settings=[args.setting], k=5,
+                                run_tag=time.strftime("peers%Y%m%d%H%M%S"))
+    finally:
+        for worker in workers.values():
+            worker.close()
+    ks = (1, 3, 5)
+    meta = {"systems": [s.name for s in systems], "settings": [args.setting],
+            "limit": args.limit, "items": len(items),
+            "versions": {n: w.version for n, w in workers.items()}}
+    write_prefeval_report(outcomes, Path(args.out), ks, meta)
+    print(prefeval_markdown(prefeval_summary(outcomes, ks)))
+    print(f"wrote {args.out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -268,11 +297,19 @@ def main() -> None:
     rec.add_argument("--conversations", default=None, help="0-based positions or ids")
     rec.add_argument("--peers", default=",".join(PEERS))
     rec.add_argument("--out", default="benchmarks/results/peers/locomo")
+    pref = sub.add_parser("prefeval", help="PrefEval recall@k of the peers (GraphMem: "
+                          "graphmem eval prefeval with the same --limit and --settings)")
+    pref.add_argument("--limit", type=int, default=3, help="items per topic and form")
+    pref.add_argument("--setting", type=int, default=300, help="distractor turns")
+    pref.add_argument("--peers", default=",".join(PEERS))
+    pref.add_argument("--out", default="benchmarks/results/peers/prefeval")
     args = ap.parse_args()
     if args.command == "latency":
         run_latency(args)
-    else:
+    elif args.command == "recall":
         run_recall(args)
+    else:
+        run_prefeval_recall(args)
 
 
 if __name__ == "__main__":
