@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-
 @dataclass
 class RetrievalResult:
     hits: list[SearchHit]
@@ -113,7 +112,7 @@ class HybridRetriever:
         # cube deleted or made unreadable since its channel ran is dropped here.
         t2 = time.perf_counter()
         full = {c.props["id"]: c for c in
-                self._store.hit_cubes(actor, [cid for cid, _ in ranked[:limit]])}
+                self._store.get_cubes(actor, [cid for cid, _ in ranked[:limit]])}
         timings["hits"] = _ms(t2)
         hits = [self._hit(cid, score, results, full) for cid, score in ranked[:limit]
                 if cid in full]

@@ -92,14 +92,14 @@ def _stored(record: Any) -> StoredCube:
     )
 
 
-# Cube timestamps that the search queries (cypher/search/) return as ISO text: the driver
+# Cube timestamps that the search channels and cubes/get_many return as ISO text: the driver
 # turns each temporal value into a Python object at ~60 us apiece, more than the rest of a
 # candidate's row together. One not listed here still arrives as a DateTime (slower, right).
 _TEMPORAL_AS_TEXT = ("created_at", "updated_at", "expires_at", "heat_at", "hot_since",
                      "last_hit_at", "status_changed_at", "imported_at")
 
 
-def _search_row(record: Any) -> StoredCube:
+def _row_with_text_times(record: Any) -> StoredCube:
     row = _stored(record)
     for key in _TEMPORAL_AS_TEXT:
         value = row.props.get(key)
@@ -475,7 +475,8 @@ class Neo4jStore:
             return []
 
         def fn(tx: ManagedTransaction) -> list[StoredCube]:
-            return [_stored(r) for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids)]
+            return [_row_with_text_times(r)
+                    for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids)]
 
         return self._read("get cubes", fn)
 
@@ -513,25 +514,16 @@ class Neo4jStore:
         def fn(tx: ManagedTransaction) -> list[StoredCube]:
             query = f"search/{retriever}"
             if not ann:
-                return [_search_row(r) for r in self._run(tx, query, actor=actor, **params)]
-            rows = self._run(tx, query, actor=actor, overfetch=1.0, **params)
-            if len(rows) < params["k"]:
-                rows = self._run(tx, query, actor=actor, overfetch=4.0, **params)
-            if len(rows) < params["k"]:
-                rows = self._run(tx, f"{query}_exact", actor=actor, **params)
-            return [_search_row(r) for r in rows]
+                rows = self._run(tx, query, actor=actor, **params)
+            else:
+                rows = self._run(tx, query, actor=actor, overfetch=1.0, **params)
+                if len(rows) < params["k"]:
+                    rows = self._run(tx, query, actor=actor, overfetch=4.0, **params)
+                if len(rows) < params["k"]:
+                    rows = self._run(tx, f"{query}_exact", actor=actor, **params)
+            return [_row_with_text_times(r) for r in rows]
 
         return self._read(f"search ({retriever})", fn)
-
-    def hit_cubes(self, actor: str, ids: list[str]) -> list[StoredCube]:
-        """The chosen hits of a search, whole (search/hits)."""
-        if not ids:
-            return []
-
-        def fn(tx: ManagedTransaction) -> list[StoredCube]:
-            return [_search_row(r) for r in self._run(tx, "search/hits", actor=actor, ids=ids)]
-
-        return self._read("search hits", fn)
 
     def reader_names(self, actor: str) -> list[str]:
         """The names a question may call the reading principal by (principals/names)."""

@@ -171,7 +171,11 @@ class AclStore(Protocol):
     def readable_scopes(self, actor: str) -> list[str]: ...
 
 
-class CubeStore(Protocol):
+class CubeReader(Protocol):
+    def get_cubes(self, actor: str, ids: list[str]) -> list[StoredCube]: ...
+
+
+class CubeStore(CubeReader, Protocol):
     """Memory itself: episodes and cubes written, read, versioned, erased, moved."""
 
     def existing_episode_ids(self, ids: list[str]) -> set[str]: ...
@@ -180,7 +184,6 @@ class CubeStore(Protocol):
     def write_batches(self, batches: list[tuple[str, WriteBatch]]) -> list[WriteOutcome]: ...
     def get_cube(self, actor: str, cube_id: str,
                  version: int | None = None) -> StoredCube | None: ...
-    def get_cubes(self, actor: str, ids: list[str]) -> list[StoredCube]: ...
     def list_cubes(self, actor: str, *, owner: str | None, kinds: list[str] | None,
                    statuses: list[str] | None, limit: int, offset: int) -> list[StoredCube]: ...
     def check_write(self, actor: str, cube_id: str) -> WriteCheck | None: ...
@@ -196,17 +199,16 @@ class CubeStore(Protocol):
                     episodes: list[dict[str, Any]], *, owner: str) -> int: ...
 
 
-class SearchStore(Protocol):
+class SearchStore(CubeReader, Protocol):
     """The retrieval channels (cypher/search), each with the ACL inside.
 
     A channel's rows carry only what ranking reads (id, text, kind, category, owner, speaker,
     priority, created_at, source turns): whole cubes are read once, for the hits that are
-    returned (`hit_cubes`), since reading and decoding every candidate's full property map
+    returned (`get_cubes`), since reading and decoding every candidate's full property map
     (its timestamps above all) cost more than the index lookups themselves."""
 
     def retrieve(self, actor: str, retriever: str, params: dict[str, Any], *,
                  ann: bool = False) -> list[StoredCube]: ...
-    def hit_cubes(self, actor: str, ids: list[str]) -> list[StoredCube]: ...
     def reader_names(self, actor: str) -> list[str]: ...
 
 
