@@ -113,6 +113,7 @@ class GraphMem:
 
     def close(self) -> None:
         self.retriever.close()
+        self.ingestor.close()
         self.scheduler.close()
         self.store.close()
 

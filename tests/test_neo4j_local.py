@@ -87,6 +87,19 @@ def test_up_serves_bolt_http_and_browser(settings: Settings) -> None:
         assert "Neo4j Browser" in response.read().decode()
 
 
+def test_server_runs_with_the_vector_merge_factor(settings: Settings,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Neo4j validates its conf strictly at start, so this running server accepted the
+    setting; an environment variable changes it."""
+    conf = server.ServerLayout.of(settings).conf_file.read_text()
+    assert "internal.dbms.index.vector.standard_merge_factor=2\n" in conf
+    assert _query(settings, "RETURN 1") == 1
+    monkeypatch.setenv("GRAPHMEM_NEO4J_VECTOR_MERGE_FACTOR", "10")
+    changed = Settings(data_dir=settings.data_dir)
+    assert "internal.dbms.index.vector.standard_merge_factor=10\n" in server.render_conf(
+        changed, server.ServerLayout.of(changed))
+
+
 def test_default_password_was_never_active(settings: Settings) -> None:
     with (
         GraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", "neo4j")) as driver,

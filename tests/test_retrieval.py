@@ -11,16 +11,25 @@ from neo4j import Driver
 
 from graphmem.api import GraphMem
 from graphmem.ingest import Origin, cube_row, entity_id, normalise_entity
-from graphmem.models import CubeKind, CubeMeta, CubePayload, MemCube, NewCube, SearchHit
+from graphmem.models import (
+    SEARCHABLE_STATUSES,
+    CubeKind,
+    CubeMeta,
+    CubePayload,
+    MemCube,
+    NewCube,
+    SearchHit,
+)
 from graphmem.retrieval import RECIPES, SearchConfig
+from graphmem.retrieval.channels import CHANNELS
 from graphmem.retrieval.config import RetrieverConfig
 from graphmem.retrieval.fusion import reciprocal_rank_fusion, weighted_score_fusion
 from graphmem.retrieval.intent import asks_for_preference
 from graphmem.retrieval.lucene import term_query
 from graphmem.retrieval.packing import count_tokens, pack
-from graphmem.retrieval.pipeline import reserve_slots
+from graphmem.retrieval.pipeline import HybridRetriever, reserve_slots
 from graphmem.retrieval.rank import mmr
-from graphmem.store.protocol import EntityRow, RelationRow, WriteBatch
+from graphmem.store.protocol import ChannelQuery, EntityRow, RelationRow, WriteBatch
 
 
 def _write(mem: GraphMem, uid: str, items: list[tuple[str, list[str]]],
@@ -319,3 +328,31 @@ def test_a_hit_is_the_whole_cube_with_its_timestamps(mem: GraphMem, uid: str) ->
     assert hit.cube.meta.expires == stored.meta.expires == expires
     assert hit.cube.meta.created.tzinfo is not None
     assert hit.cube.meta.provenance.extractor == stored.meta.provenance.extractor
+
+
+def test_channels_in_one_transaction_match_each_alone(mem: GraphMem, uid: str) -> None:
+    """A search runs several channels in one read transaction: each gets its own rows,
+    in order, as when it runs alone, and each keeps the ACL of the reader."""
+    _write(mem, uid, [("I live in Porto near the river", ["Porto"]),
+                      ("My sister Ana moved to Porto last year", ["Ana", "Porto"]),
+                      ("I prefer aisle seats on long flights", [])])
+    mem.add([{"role": "user", "content": "I love jazz concerts in Porto."}], user_id=uid)
+    other = f"{uid}-other"
+    mem.remember("I live in Lisbon", user_id=other)
+    query = "who lives in Porto"
+    base = {"owner": None, "kinds": None, "statuses": list(SEARCHABLE_STATUSES),
+            "include_superseded": False, "with_embedding": False,
+            "embedding": mem.embedder.embed([query])[0]}
+    config = RECIPES["hybrid"]
+    queries = [ChannelQuery(c.name, HybridRetriever._params(c, base, config, term_query(query),
+                                                            []), c.ann) for c in CHANNELS]
+    together = mem.store.retrieve(f"user:{uid}", queries)
+    alone = [mem.store.retrieve(f"user:{uid}", [q])[0] for q in queries]
+    assert [[r.props["id"] for r in t.rows] for t in together] == \
+        [[r.props["id"] for r in a.rows] for a in alone]
+    by_name = {q.retriever: t.rows for q, t in zip(queries, together, strict=True)}
+    assert by_name["vector"] and by_name["fulltext"] and by_name["graph_walk"]
+    assert by_name["preferences"]
+    assert all(r.props["owner"] == uid for t in together for r in t.rows)
+    others = mem.store.retrieve(f"user:{other}", queries)
+    assert all(r.props["owner"] == other for t in others for r in t.rows)

@@ -24,7 +24,7 @@ from graphmem.retrieval.channels import BY_NAME, CHANNELS, GRAPH_CHANNELS, Chann
 from graphmem.retrieval.config import SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
-from graphmem.store.protocol import SearchStore, StoredCube
+from graphmem.store.protocol import ChannelQuery, SearchStore, StoredCube
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -45,7 +45,9 @@ class HybridRetriever:
         self._store = store
         self._embedder = embedder
         self._cross_encoders: dict[str, CrossEncoder] = {}
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="retriever")
+        # The reader's names are read while the query is embedded, and one of the two channel
+        # transactions runs here.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retriever")
 
     def search(
         self,
@@ -80,25 +82,17 @@ class HybridRetriever:
             timings["embed"] = _ms(t0)
         else:
             base["embedding"] = None
-        # The channels run side by side (each its own transaction), the first in this thread;
-        # the walk waits for the others only when it is seeded from their top hits.
+        # The walk runs after the other channels only when it is seeded from their top hits.
         seeded_walk = config.graph_seed_from_top > 0
         runnable = [c for c in CHANNELS if config.channel(c.name).enabled and c.applies(
             terms=terms, has_embedding=base["embedding"] is not None, kinds=kinds)
             and not (c.name in GRAPH_CHANNELS and seeded_walk)]
-        pending = {c.name: self._pool.submit(self._channel, c, actor, timings, base, config,
-                                             terms, []) for c in runnable[1:]}
-        if runnable:
-            first = runnable[0]
-            results[first.name] = self._channel(first, actor, timings, base, config, terms, [])
-        for name, future in pending.items():
-            results[name] = future.result()
-        walks = [n for n in sorted(GRAPH_CHANNELS) if config.channel(n).enabled]
+        self._run_channels(actor, runnable, base, config, terms, [], results, timings)
+        walks = [BY_NAME[n] for n in sorted(GRAPH_CHANNELS) if config.channel(n).enabled]
         if walks and seeded_walk:
             seeds = _top_ids(results, config.graph_seed_from_top)
-            for walk in walks if terms or seeds else []:
-                results[walk] = self._channel(BY_NAME[walk], actor, timings, base, config,
-                                              terms, seeds)
+            if terms or seeds:
+                self._run_channels(actor, walks, base, config, terms, seeds, results, timings)
         t1 = time.perf_counter()
         ranked = self._rank(results, config, query, now or datetime.now(UTC))
         candidate = {c.props["id"]: c for rows in results.values() for c in rows}
@@ -145,7 +139,9 @@ class HybridRetriever:
     def _baseline(self, actor: str, query: str, kind: str, base: dict[str, Any], limit: int,
                   config: SearchConfig, t0: float, timings: dict[str, float]
                   ) -> RetrievalResult:
-        cubes = self._store.retrieve(actor, "readable_cubes", {**base, "embedding": None})
+        (loaded,) = self._store.retrieve(
+            actor, [ChannelQuery("readable_cubes", {**base, "embedding": None})])
+        cubes = loaded.rows
         timings["load"] = _ms(t0)
         if kind == "bm25":
             ranked = baselines.bm25_rank(query, cubes, limit)
@@ -162,18 +158,34 @@ class HybridRetriever:
         return RetrievalResult(hits=hits, chunks=chunks, timings_ms=timings,
                                per_retriever={name: [h.cube.id for h in hits]})
 
-    def _channel(self, channel: Channel, actor: str, timings: dict[str, float],
-                 base: dict[str, Any], config: SearchConfig, terms: str,
-                 seeds: list[str]) -> list[StoredCube]:
+    def _run_channels(self, actor: str, channels: list[Channel], base: dict[str, Any],
+                      config: SearchConfig, terms: str, seeds: list[str],
+                      results: dict[str, list[StoredCube]], timings: dict[str, float]) -> None:
+        """Two read transactions side by side: the vector-index channels in this thread, the
+        lexical and graph ones in the pool. On two cores shared with Neo4j this beat both one
+        transaction per channel (four side by side) and all four in one transaction
+        (benchmarks/README.md, "Search: transactions")."""
+        groups = [g for g in ([c for c in channels if c.needs_embedding],
+                              [c for c in channels if not c.needs_embedding]) if g]
+        queries = [[ChannelQuery(c.name, self._params(c, base, config, terms, seeds), c.ann)
+                    for c in group] for group in groups]
+        later = [self._pool.submit(self._store.retrieve, actor, q) for q in queries[1:]]
+        outs = [self._store.retrieve(actor, queries[0])] if queries else []
+        outs += [f.result() for f in later]
+        for group, rows in zip(groups, outs, strict=True):
+            for channel, out in zip(group, rows, strict=True):
+                results[channel.name] = out.rows
+                timings[channel.name] = out.ms
+
+    @staticmethod
+    def _params(channel: Channel, base: dict[str, Any], config: SearchConfig, terms: str,
+                seeds: list[str]) -> dict[str, Any]:
         params = {**base, **channel.params(config.channel(channel.name).candidates),
                   "terms": terms}
         if channel.name in GRAPH_CHANNELS:
             params.update(entity_terms=terms, seed_cubes=seeds, max_seeds=config.max_seeds,
                           seed_cube_weight=0.5, fanout=config.graph_fanout)
-        t = time.perf_counter()
-        rows = self._store.retrieve(actor, channel.name, params, ann=channel.ann)
-        timings[channel.name] = _ms(t)
-        return rows
+        return params
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

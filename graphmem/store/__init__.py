@@ -3,6 +3,8 @@
 from graphmem.store.neo4j_store import Neo4jStore
 from graphmem.store.protocol import (
     AuditSpec,
+    ChannelQuery,
+    ChannelRows,
     CubeRow,
     EntityRow,
     EpisodeRow,
@@ -15,6 +17,8 @@ from graphmem.store.protocol import (
 
 __all__ = [
     "AuditSpec",
+    "ChannelQuery",
+    "ChannelRows",
     "CubeRow",
     "EntityRow",
     "EpisodeRow",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -32,6 +33,8 @@ from graphmem.store.audit_buffer import AuditBuffer
 from graphmem.store.protocol import (
     ApiKeyRow,
     AuditSpec,
+    ChannelQuery,
+    ChannelRows,
     CubeRow,
     CubeWrite,
     PurgeCounts,
@@ -350,9 +353,6 @@ class Neo4jStore:
 
         return self._read(query, fn)
 
-    def existing_episode_ids(self, ids: list[str]) -> set[str]:
-        return self._existing("episodes/existing", ids)
-
     def existing_entity_ids(self, ids: list[str]) -> set[str]:
         return self._existing("entities/existing", ids)
 
@@ -501,29 +501,36 @@ class Neo4jStore:
 
         return self._write("history", fn)
 
-    def retrieve(self, actor: str, retriever: str, params: dict[str, Any], *,
-                 ann: bool = False) -> list[StoredCube]:
-        """Run one retriever query (search/<retriever>.cypher) in a read transaction.
+    def retrieve(self, actor: str, queries: Sequence[ChannelQuery]) -> list[ChannelRows]:
+        """Run retrieval channels (search/<retriever>.cypher) in one read transaction.
 
-        With `ann` (a channel over a vector index shared by all users, graphmem.retrieval.
-        channels), results are over-fetched in proportion
-        to the actor's share of the graph; when ACL filtering leaves fewer than k, the ANN query
-        runs again with four times the candidates, and only then an exact scan of the readable
-        scopes (which is exact but grows with the actor's cubes)."""
+        An `ann` channel (over a vector index shared by all users, graphmem.retrieval.channels)
+        is over-fetched in proportion to the actor's share of the graph; when ACL filtering
+        leaves fewer than k, the ANN query runs again with four times the candidates, and only
+        then an exact scan of the readable scopes (which is exact but grows with the actor's
+        cubes)."""
 
-        def fn(tx: ManagedTransaction) -> list[StoredCube]:
-            query = f"search/{retriever}"
-            if not ann:
-                rows = self._run(tx, query, actor=actor, **params)
-            else:
-                rows = self._run(tx, query, actor=actor, overfetch=1.0, **params)
-                if len(rows) < params["k"]:
-                    rows = self._run(tx, query, actor=actor, overfetch=4.0, **params)
-                if len(rows) < params["k"]:
-                    rows = self._run(tx, f"{query}_exact", actor=actor, **params)
-            return [_row_with_text_times(r) for r in rows]
+        def fn(tx: ManagedTransaction) -> list[ChannelRows]:
+            out = []
+            for q in queries:
+                started = time.perf_counter()
+                rows = self._channel_rows(tx, actor, q)
+                out.append(ChannelRows([_row_with_text_times(r) for r in rows],
+                                       (time.perf_counter() - started) * 1000.0))
+            return out
 
-        return self._read(f"search ({retriever})", fn)
+        return self._read(f"search ({', '.join(q.retriever for q in queries)})", fn)
+
+    def _channel_rows(self, tx: ManagedTransaction, actor: str, q: ChannelQuery) -> list[Any]:
+        query = f"search/{q.retriever}"
+        if not q.ann:
+            return self._run(tx, query, actor=actor, **q.params)
+        rows = self._run(tx, query, actor=actor, overfetch=1.0, **q.params)
+        if len(rows) < q.params["k"]:
+            rows = self._run(tx, query, actor=actor, overfetch=4.0, **q.params)
+        if len(rows) < q.params["k"]:
+            rows = self._run(tx, f"{query}_exact", actor=actor, **q.params)
+        return rows
 
     def reader_names(self, actor: str) -> list[str]:
         """The names a question may call the reading principal by (principals/names)."""
@@ -707,6 +714,17 @@ class Neo4jStore:
             return [_native(dict(r)) for r in self._run(tx, name, **params)]
 
         return self._read(name, fn)
+
+    def read_queries(self, queries: Sequence[tuple[str, dict[str, Any]]]
+                     ) -> list[list[dict[str, Any]]]:
+        """Several named read queries in one transaction (one round of begin and commit,
+        and one snapshot), each one's rows as plain dicts."""
+
+        def fn(tx: ManagedTransaction) -> list[list[dict[str, Any]]]:
+            return [[_native(dict(r)) for r in self._run(tx, name, **params)]
+                    for name, params in queries]
+
+        return self._read(", ".join(name for name, _ in queries), fn)
 
     def write_query(self, name: str, /, *, audit: AuditSpec | None = None,
                     **params: Any) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ at the API edge, and they map one-to-one onto the `$rows` parameters of the Cyph
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -178,7 +179,6 @@ class CubeReader(Protocol):
 class CubeStore(CubeReader, Protocol):
     """Memory itself: episodes and cubes written, read, versioned, erased, moved."""
 
-    def existing_episode_ids(self, ids: list[str]) -> set[str]: ...
     def existing_entity_ids(self, ids: list[str]) -> set[str]: ...
     def write_batch(self, actor: str, batch: WriteBatch) -> WriteOutcome: ...
     def write_batches(self, batches: list[tuple[str, WriteBatch]]) -> list[WriteOutcome]: ...
@@ -199,16 +199,33 @@ class CubeStore(CubeReader, Protocol):
                     episodes: list[dict[str, Any]], *, owner: str) -> int: ...
 
 
+@dataclass(frozen=True)
+class ChannelQuery:
+    """One retrieval channel's query (search/<retriever>.cypher) and its parameters; `ann`
+    marks a channel over a vector index shared by all users (graphmem.retrieval.channels)."""
+
+    retriever: str
+    params: dict[str, Any]
+    ann: bool = False
+
+
+@dataclass
+class ChannelRows:
+    rows: list[StoredCube]
+    ms: float  # the channel's own time inside the shared transaction
+
+
 class SearchStore(CubeReader, Protocol):
     """The retrieval channels (cypher/search), each with the ACL inside.
 
-    A channel's rows carry only what ranking reads (id, text, kind, category, owner, speaker,
-    priority, created_at, source turns): whole cubes are read once, for the hits that are
-    returned (`get_cubes`), since reading and decoding every candidate's full property map
-    (its timestamps above all) cost more than the index lookups themselves."""
+    The channels of one search run in one read transaction, one after another: on two cores
+    shared with Neo4j, side-by-side transactions bought no time and paid a transaction each
+    (benchmarks/README.md). A channel's rows carry only what ranking reads (id, text, kind,
+    category, owner, speaker, priority, created_at, source turns): whole cubes are read once,
+    for the hits that are returned (`get_cubes`), since reading and decoding every candidate's
+    full property map (its timestamps above all) cost more than the index lookups themselves."""
 
-    def retrieve(self, actor: str, retriever: str, params: dict[str, Any], *,
-                 ann: bool = False) -> list[StoredCube]: ...
+    def retrieve(self, actor: str, queries: Sequence[ChannelQuery]) -> list[ChannelRows]: ...
     def reader_names(self, actor: str) -> list[str]: ...
 
 
@@ -217,6 +234,8 @@ class QueryStore(Protocol):
     queries are theirs alone."""
 
     def read_query(self, name: str, /, **params: Any) -> list[dict[str, Any]]: ...
+    def read_queries(self, queries: Sequence[tuple[str, dict[str, Any]]]
+                     ) -> list[list[dict[str, Any]]]: ...
     def write_query(self, name: str, /, *, audit: AuditSpec | None = None,
                     **params: Any) -> list[dict[str, Any]]: ...
 
