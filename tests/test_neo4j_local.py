@@ -93,6 +93,7 @@ def test_server_runs_with_the_vector_merge_factor(settings: Settings,
     setting; an environment variable changes it."""
     conf = server.ServerLayout.of(settings).conf_file.read_text()
     assert "internal.dbms.index.vector.standard_merge_factor=2\n" in conf
+    assert "internal.dbms.index.vector.population_merge_factor=2\n" in conf
     assert _query(settings, "RETURN 1") == 1
     monkeypatch.setenv("GRAPHMEM_NEO4J_VECTOR_MERGE_FACTOR", "10")
     changed = Settings(data_dir=settings.data_dir)

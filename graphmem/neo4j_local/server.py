@@ -498,9 +498,11 @@ def render_conf(settings: Settings, layout: ServerLayout) -> str:
         # Netty waits this many quiet seconds per Bolt event loop group on shutdown (default 5,
         # twice); a dev server with no clients left has nothing to wait for.
         "internal.dbms.bolt.netty_server_shutdown_quiet_period": "0",
-        # An internal (unsupported) setting of Neo4j 5.26's Lucene vector indexes; the fulltext
-        # indexes already merge at 2.
+        # Internal (unsupported) settings of Neo4j 5.26's Lucene vector indexes, for updates
+        # and for a build over existing nodes; the fulltext indexes already merge at 2.
         "internal.dbms.index.vector.standard_merge_factor": str(settings.neo4j_vector_merge_factor),
+        "internal.dbms.index.vector.population_merge_factor":
+            str(settings.neo4j_vector_merge_factor),
     }
     header = (
         "# Written by graphmem (graphmem.neo4j_local) on every start; edits are overwritten.\n"
