@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +66,25 @@ def pin_cores(cores: int) -> None:
     if hasattr(os, "sched_setaffinity"):
         available = sorted(os.sched_getaffinity(0))
         os.sched_setaffinity(0, set(available[:cores]))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_idle(pids: list[int], *, below: float = 0.1, window_s: float = 2.0,
+                  timeout_s: float = 300.0) -> float:
+    """Wait until the processes together use less than `below` of one core over `window_s`;
+    returns the seconds waited. After a bulk load Neo4j goes on merging index segments in the
+    background for a while (more so with vector indexes merged at factor 2), and searches
+    measured during that measure the merge too: the benchmarks time the steady state and
+    report the wait beside it."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout_s:
+        before = sum(cpu_seconds(p) for p in pids)
+        time.sleep(window_s)
+        if (sum(cpu_seconds(p) for p in pids) - before) / window_s < below:
+            break
+    return time.perf_counter() - started

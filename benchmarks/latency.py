@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import PERF_INSTANCES, perf_settings
+from benchmarks.common import PERF_INSTANCES, perf_settings, wait_for_idle
 from benchmarks.synthetic import PEOPLE, PLACES, TEMPLATES, THINGS, populate
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
@@ -148,6 +148,8 @@ def main() -> None:
                        f"#{i}" for i in range(args.queries)]
             row: dict[str, Any] = {"cubes": mem.store.stats()["cubes"], "queried_share": share,
                                    "fill_s": fill_s}
+            if server_pid is not None:
+                row["settle_s"] = wait_for_idle([server_pid])
             for recipe in [r for r in args.recipes.split(",") if r]:
                 row[f"search_{recipe}"] = bench_search(mem, queries, recipe)
             if args.adds:

@@ -39,6 +39,7 @@ from benchmarks.common import (
     PERF_PAGECACHE,
     bench_settings,
     perf_settings,
+    wait_for_idle,
     write_result,
 )
 from benchmarks.latency import rss_mb
@@ -158,6 +159,14 @@ def interleaved(mem: GraphMem, workers: dict[str, PeerWorker], queries: list[str
     return samples
 
 
+def server_pids(settings: Settings, workers: dict[str, PeerWorker]) -> list[int]:
+    """Every process a search goes through: GraphMem's Neo4j, the peers' workers and
+    Graphiti's Neo4j."""
+    servers = [status(settings).pid] + ([status(peer_neo4j(settings)).pid]
+                                        if "graphiti" in workers else [])
+    return [p for p in servers if p is not None] + [w.pid for w in workers.values()]
+
+
 def _wall(fn: Any) -> float:
     t = time.perf_counter()
     fn()
@@ -182,6 +191,7 @@ def run_latency(args: argparse.Namespace) -> None:
             mem.store.ensure_schema(settings.embedding_dim)
             for size in [int(s) for s in args.sizes.split(",")]:
                 row: dict[str, Any] = {"bulk_load_s": fill(mem, workers, size)}
+                row["settle_s"] = wait_for_idle(server_pids(settings, workers))
                 queries = [f"what do I think about {rng.choice(THINGS)} in "
                            f"{rng.choice(PLACES)}? #{size}-{i}" for i in range(args.queries)]
                 samples = interleaved(mem, workers, queries, modes, args.limit)

@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from benchmarks.common import perf_settings, write_result
+from benchmarks.common import perf_settings, wait_for_idle, write_result
 from benchmarks.synthetic import PLACES, THINGS, populate
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
 from graphmem.eval.cli import default_prefeval_dir
 from graphmem.eval.prefeval import Form, load_items
+from graphmem.neo4j_local.server import status
 from graphmem.settings import Settings
 
 
@@ -138,7 +139,9 @@ def main() -> None:
         after.add_many([{"user_id": f"warm-{tag}", "messages": "warm up again"}])
         row["ingest_before"] = ingest(before, conversations(data, args.items, tag, "b"), False)
         row["ingest_after"] = ingest(after, conversations(data, args.items, tag, "a"), True)
-        # Search, interleaved.
+        # Search, interleaved, once Neo4j has finished merging what the loads wrote.
+        pid = status(after_settings).pid
+        row["settle_s"] = wait_for_idle([pid]) if pid is not None else 0.0
         samples: dict[str, list[float]] = {"before": [], "after": []}
         for q in queries[:20]:
             before.search(q + " warm", user_id="bench0", limit=5)
