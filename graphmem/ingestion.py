@@ -72,7 +72,9 @@ class Ingestor:
         self._embedder = embedder
         self._settings = settings
         self._extractor = extractor
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        # One read per add runs here, behind its embedding; four threads let concurrent adds
+        # (a server's request threads) go on without waiting for each other.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ingest")
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -45,9 +45,10 @@ class HybridRetriever:
         self._store = store
         self._embedder = embedder
         self._cross_encoders: dict[str, CrossEncoder] = {}
-        # The reader's names are read while the query is embedded, and one of the two channel
-        # transactions runs here.
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retriever")
+        # The reader's names are read here while the query is embedded, and one of the two
+        # channel transactions runs here; a search uses one thread at a time, so four let four
+        # concurrent searches (a server's request threads) go on without waiting for each other.
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="retriever")
 
     def search(
         self,
@@ -164,7 +165,7 @@ class HybridRetriever:
         """Two read transactions side by side: the vector-index channels in this thread, the
         lexical and graph ones in the pool. On two cores shared with Neo4j this beat both one
         transaction per channel (four side by side) and all four in one transaction
-        (benchmarks/README.md, "Search: transactions")."""
+        (benchmarks/README.md, "Search and add: where the time went")."""
         groups = [g for g in ([c for c in channels if c.needs_embedding],
                               [c for c in channels if not c.needs_embedding]) if g]
         queries = [[ChannelQuery(c.name, self._params(c, base, config, terms, seeds), c.ann)
