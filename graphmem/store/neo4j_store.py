@@ -709,11 +709,7 @@ class Neo4jStore:
 
     def read_query(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
         """Run one named read query file in its own transaction; rows as plain dicts."""
-
-        def fn(tx: ManagedTransaction) -> list[dict[str, Any]]:
-            return [_native(dict(r)) for r in self._run(tx, name, **params)]
-
-        return self._read(name, fn)
+        return self.read_queries([(name, params)])[0]
 
     def read_queries(self, queries: Sequence[tuple[str, dict[str, Any]]]
                      ) -> list[list[dict[str, Any]]]:

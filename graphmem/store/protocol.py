@@ -218,12 +218,13 @@ class ChannelRows:
 class SearchStore(CubeReader, Protocol):
     """The retrieval channels (cypher/search), each with the ACL inside.
 
-    The channels of one search run in one read transaction, one after another: on two cores
-    shared with Neo4j, side-by-side transactions bought no time and paid a transaction each
-    (benchmarks/README.md). A channel's rows carry only what ranking reads (id, text, kind,
-    category, owner, speaker, priority, created_at, source turns): whole cubes are read once,
-    for the hits that are returned (`get_cubes`), since reading and decoding every candidate's
-    full property map (its timestamps above all) cost more than the index lookups themselves."""
+    `retrieve` runs the channels it is given in one read transaction, one after another (the
+    retriever runs two such groups side by side: fewer transactions than one per channel, and
+    still Python and Neo4j at work together; benchmarks/README.md). A channel's rows carry only
+    what ranking reads (id, text, kind, category, owner, speaker, priority, created_at, source
+    turns): whole cubes are read once, for the hits that are returned (`get_cubes`), since
+    reading and decoding every candidate's full property map (its timestamps above all) cost
+    more than the index lookups themselves."""
 
     def retrieve(self, actor: str, queries: Sequence[ChannelQuery]) -> list[ChannelRows]: ...
     def reader_names(self, actor: str) -> list[str]: ...
