@@ -143,7 +143,14 @@ class Ingestor:
         """Episodes, extraction and cubes of every conversation; a turn an earlier
         conversation of the call already brings counts as known, as it would after its add."""
         episodes = [ingest.episode_rows(item.messages, item.origin) for item in items]
-        known, tails = self._known_and_tails(items, episodes)
+        # Which turns are new is asked while the extractor parses them all (most are new).
+        pending = self._pool.submit(self._known_and_tails, items, episodes)
+        extractor = self._extractor() if infer else None
+        preparse = getattr(extractor, "preparse", None)
+        if preparse is not None:
+            preparse([t for rows in episodes
+                      for t in ingest.turns_for(rows, {r.id for r in rows})])
+        known, tails = pending.result()
         convs: list[_Conversation] = []
         for item, rows in zip(items, episodes, strict=True):
             new_ids = {r.id for r in rows} - known
@@ -166,8 +173,7 @@ class Ingestor:
                 tails[(item.origin.scope, item.origin.owner, item.origin.session_id)] = (
                     rows[-1].id, rows[-1].content)
             convs.append(conv)
-        if infer:
-            extractor = self._extractor()
+        if extractor is not None:
             jobs = [c for c in convs if c.new_turns]
             extractions = extract_many(extractor,
                                        [(c.new_turns, c.origin.owner) for c in jobs])

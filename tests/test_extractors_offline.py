@@ -277,3 +277,26 @@ def test_a_speaker_label_does_not_hide_the_fact(extractor: OfflineExtractor) -> 
                 .memories]
     assert labelled == bare == ["I moved to Berlin in March 2023.",
                                 "I live in Berlin since March 2023."]
+
+
+def test_preparsed_turns_extract_exactly_as_parsed_ones() -> None:
+    """`add` parses its turns while it asks the graph which are new (preparse); the docs it
+    keeps must give the same extraction as a fresh parse, be taken once, and stay bounded."""
+    from graphmem.extractors import offline
+
+    texts = ["I'm vegetarian and I live in Porto since March 2025.",
+             "Assistant turns are skipped.",
+             "I really love hiking in the Alps, but I hate crowded beaches."]
+    turns = [Turn(f"ep{i}", "assistant" if i == 1 else "user", t, REFERENCE)
+             for i, t in enumerate(texts)]
+    fresh = OfflineExtractor(Settings()).extract(turns, user_id="u1")
+    ahead = OfflineExtractor(Settings())
+    ahead.preparse(turns)
+    assert set(ahead._preparsed) == {offline._normalise(texts[0]),
+                                     offline._normalise(texts[2])}
+    assert ahead.extract(turns, user_id="u1") == fresh
+    assert not ahead._preparsed  # taken by the extraction
+    many = [Turn(f"x{i}", "user", f"I like item number {i}.", REFERENCE)
+            for i in range(offline._MAX_PREPARSED + 5)]
+    ahead.preparse(many)
+    assert len(ahead._preparsed) == offline._MAX_PREPARSED
