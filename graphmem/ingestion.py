@@ -114,25 +114,19 @@ class Ingestor:
                 for p, vec in zip(conv.planned, vectors[at:at + len(conv.planned)], strict=True)
             ]
             at += len(conv.planned)
-        actors = {c.origin.actor for c in convs}
         outcomes = self._store.write_batches(
             [(c.origin.actor, c.batch) for c in convs])
-        created_by_conv = [list(dict.fromkeys(w.id for w in o.cubes if w.created))
-                           for o in outcomes]
-        stored: dict[str, Any] = {}
-        for actor in actors:
-            ids = [i for c, ids in zip(convs, created_by_conv, strict=True)
-                   if c.origin.actor == actor for i in ids]
-            stored.update({s.props["id"]: s for s in self._store.get_cubes(actor, ids)})
         results = []
-        for conv, outcome, created in zip(convs, outcomes, created_by_conv, strict=True):
+        for conv, outcome in zip(convs, outcomes, strict=True):
+            created = list(dict.fromkeys(s.props["id"] for s in outcome.stored))
+            stored = {s.props["id"]: s for s in outcome.stored}
             log.info("add: user=%s episodes=%d new cubes=%d extractor=%s", conv.origin.owner,
                      len(outcome.new_episode_ids), len(created), conv.extractor[0])
             results.append(AddResult(
                 user_id=conv.origin.owner, scope=conv.origin.scope,
                 extractor=conv.extractor[0],
                 episodes_written=len(outcome.new_episode_ids),
-                cubes=[cube_from_stored(stored[i]) for i in created if i in stored],
+                cubes=[cube_from_stored(stored[i]) for i in created],
                 entities=[e.name for e in conv.batch.entities],
                 skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
                 superseded=outcome.superseded,

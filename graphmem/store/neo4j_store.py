@@ -365,7 +365,21 @@ class Neo4jStore:
         one commit (and one log flush) per batch of conversations instead of one each. Each
         keeps its own ACL check and audit event; all commit together or none does."""
         def fn(tx: ManagedTransaction) -> list[WriteOutcome]:
-            return [self._write_batch_tx(tx, actor, batch) for actor, batch in batches]
+            outcomes = [self._write_batch_tx(tx, actor, batch) for actor, batch in batches]
+            # The created cubes as each actor reads them, once every batch is written (a later
+            # batch may supersede an earlier one's preference): read here, not in a read
+            # transaction of its own after the commit.
+            for actor in dict.fromkeys(a for a, _ in batches):
+                mine = [o for (a, _), o in zip(batches, outcomes, strict=True) if a == actor]
+                ids = list(dict.fromkeys(c.id for o in mine for c in o.cubes if c.created))
+                if not ids:
+                    continue
+                by_id = {row.props["id"]: row for row in (
+                    _row_with_text_times(r)
+                    for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids))}
+                for o in mine:
+                    o.stored = [by_id[c.id] for c in o.cubes if c.created and c.id in by_id]
+            return outcomes
 
         return self._write("add", fn) if batches else []
 
@@ -374,22 +388,18 @@ class Neo4jStore:
         self._begin_write(tx, actor, batch.scope, batch.subject or actor)
         episode_ids: list[str] = []
         new_ids: list[str] = []
-        if batch.episodes:
-            rows = self._run(tx, "episodes/write", actor=actor, scope=batch.scope,
-                             rows=[vars(e) for e in batch.episodes])
+        if batch.episodes or batch.session_links or batch.subject_names \
+                or batch.context_extensions:
+            rows = self._run(
+                tx, "episodes/write", actor=actor, scope=batch.scope,
+                rows=[vars(e) for e in batch.episodes],
+                pairs=[{"prev": a, "next": b} for a, b in batch.session_links],
+                principal=batch.subject or actor, names=batch.subject_names,
+                extensions=[{"episode": e, "text": t} for e, t in batch.context_extensions])
             episode_ids = [r["id"] for r in rows]
             new_ids = [r["id"] for r in rows if r["is_new"]]
             if len(rows) != len(batch.episodes):
                 raise _lost_scope(actor, batch.scope)
-        if batch.session_links:
-            self._run(tx, "episodes/link_session",
-                      pairs=[{"prev": a, "next": b} for a, b in batch.session_links])
-        if batch.subject_names:
-            self._run(tx, "principals/add_names", principal=batch.subject or actor,
-                      names=batch.subject_names)
-        if batch.context_extensions:
-            self._run(tx, "cubes/extend_search_text", scope=batch.scope,
-                      rows=[{"episode": e, "text": t} for e, t in batch.context_extensions])
         entity_ids: list[str] = []
         if batch.entities:
             rows = self._run(tx, "entities/merge", actor=actor, scope=batch.scope,

@@ -92,6 +92,8 @@ class WriteOutcome:
     cubes: list[CubeWrite]
     entity_ids: list[str]
     superseded: list[str] = field(default_factory=list)
+    # write_batches: the cubes it created, as the batch's actor reads them at commit
+    stored: list[StoredCube] = field(default_factory=list)
 
 
 @dataclass
