@@ -91,8 +91,10 @@ def bench_search(mem: GraphMem, queries: list[str], recipe: str) -> dict[str, An
 
 
 def bench_add(mem: GraphMem, rng: random.Random, n: int) -> dict[str, float]:
-    """Single adds, each saying something new: a template sentence alone is usually in the
-    graph already, and a duplicate writes no cube (a cheaper path than a real add)."""
+    """Single adds, each saying something new. The sentences and message ids come from the
+    seeded generator, so on a graph kept from an earlier run (--keep) they would repeat it,
+    and a known message or sentence writes no cube (a cheaper path than a real add): the
+    run's start time goes into both."""
     samples = []
     created = 0
     mem.add("warm up the extractor", user_id="bench0", session_id="bench-add-warm")
@@ -101,7 +103,8 @@ def bench_add(mem: GraphMem, rng: random.Random, n: int) -> dict[str, float]:
         text, _ = sentence(rng)
         text = f"{text.rstrip('.')} on trip {run}{i}."
         t = time.perf_counter()
-        result = mem.add([{"role": "user", "content": text, "id": f"add-{i}-{rng.random()}"}],
+        result = mem.add([{"role": "user", "content": text,
+                           "id": f"add-{run}-{i}-{rng.random()}"}],
                          user_id="bench0", session_id="bench-add")
         samples.append((time.perf_counter() - t) * 1000)
         created += len(result.cubes)

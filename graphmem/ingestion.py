@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -85,15 +85,16 @@ class Ingestor:
 
     def add_many(self, items: Sequence[BulkItem], *, infer: bool) -> list[AddResult]:
         """Several conversations with the semantics of one `add` each, in that order, but
-        with the work batched: one lookup of known episodes, one spaCy pass, one embedding
-        batch, one entity-resolution query per scope, one write transaction and one read
-        back for all of them. What a conversation would have seen of an earlier one in the
+        with the work batched: one lookup of known episodes, one spaCy pass, two embedding
+        batches (the raw turns, on a thread while spaCy runs; then the extracted memories and
+        entity names), one entity-resolution query per scope and one write transaction (which
+        reads back what it created) for all of them. What a conversation would have seen of an earlier one in the
         same call (its episodes, its entities) is taken into account here, and the writes
         run conversation by conversation inside the transaction, so deduplication and
         supersession see the earlier ones exactly as consecutive `add` calls would."""
         if not items:
             return []
-        convs = self._plan(items, infer)
+        convs, ahead = self._plan(items, infer)
         planned = [p for c in convs for p in c.planned]
         entities = [e for c in convs for e in c.batch.entities]
         # Which entities the graph already holds is asked while the texts are embedded: a
@@ -101,7 +102,7 @@ class Ingestor:
         existing = self._pool.submit(self._store.existing_entity_ids,
                                      list(dict.fromkeys(e.id for e in entities))) \
             if entities else None
-        vectors = self._embed(entities, planned)
+        vectors = self._embed(entities, planned, ahead.result())
         self._resolve_entities(convs, existing.result() if existing else set())
         at = 0
         for conv in convs:
@@ -133,12 +134,19 @@ class Ingestor:
             ))
         return results
 
-    def _plan(self, items: Sequence[BulkItem], infer: bool) -> list[_Conversation]:
+    def _plan(self, items: Sequence[BulkItem], infer: bool
+              ) -> tuple[list[_Conversation], Future[dict[str, list[float]]]]:
         """Episodes, extraction and cubes of every conversation; a turn an earlier
-        conversation of the call already brings counts as known, as it would after its add."""
+        conversation of the call already brings counts as known, as it would after its add.
+        Also returns the raw turns' embeddings (their episode cubes' vectors), computed on a
+        thread meanwhile."""
         episodes = [ingest.episode_rows(item.messages, item.origin) for item in items]
-        # Which turns are new is asked while the extractor parses them all (most are new).
+        # Which turns are new is asked while the extractor parses them all (most are new),
+        # and the turns are embedded meanwhile on a thread (spaCy holds this one).
         pending = self._pool.submit(self._known_and_tails, items, episodes)
+        roles = set(self._settings.episode_cube_roles)
+        ahead = self._pool.submit(self._embed_texts, [r.content for rows in episodes
+                                                      for r in rows if r.role in roles])
         extractor = self._extractor() if infer else None
         preparse = getattr(extractor, "preparse", None)
         if preparse is not None:
@@ -189,7 +197,7 @@ class Ingestor:
                 speaker = next((speakers[i] for i in p.cube.episode_ids if i in speakers), None)
                 if speaker:
                     p.structured["speaker"] = speaker
-        return convs
+        return convs, ahead
 
     def remember(self, cube: NewCube, origin: ingest.Origin) -> str:
         """Store one cube verbatim; returns its id (an identical live cube already in the
@@ -226,13 +234,19 @@ class Ingestor:
                  for rows in tail_rows for row in rows}
         return {str(r["id"]) for r in known_rows}, tails
 
-    def _embed(self, entities: list[EntityRow], planned: list[_Planned]) -> list[list[float]]:
-        """Cube texts and entity names in one embedding batch; entity rows get theirs."""
+    def _embed_texts(self, texts: list[str]) -> dict[str, list[float]]:
+        unique = list(dict.fromkeys(texts))
+        return dict(zip(unique, self._embedder.embed(unique), strict=True)) if unique else {}
+
+    def _embed(self, entities: list[EntityRow], planned: list[_Planned],
+               ready: dict[str, list[float]]) -> list[list[float]]:
+        """Cube texts and entity names in one embedding batch, less those `ready` holds;
+        entity rows get theirs."""
         texts = [p.cube.text for p in planned] + [e.name for e in entities]
-        vectors = self._embedder.embed(texts) if texts else []
-        for row, vec in zip(entities, vectors[len(planned):], strict=True):
-            row.embedding = vec
-        return vectors[:len(planned)]
+        vectors = {**ready, **self._embed_texts([t for t in texts if t not in ready])}
+        for row in entities:
+            row.embedding = vectors[row.name]
+        return [vectors[p.cube.text] for p in planned]
 
     def _resolve_entities(self, convs: list[_Conversation], existing: set[str]) -> None:
         """Point new entity names at an existing entity of the scope that means the same thing
