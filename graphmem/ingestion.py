@@ -88,10 +88,11 @@ class Ingestor:
         with the work batched: one lookup of known episodes, one spaCy pass, two embedding
         batches (the raw turns, on a thread while spaCy runs; then the extracted memories and
         entity names), one entity-resolution query per scope and one write transaction (which
-        reads back what it created) for all of them. What a conversation would have seen of an earlier one in the
-        same call (its episodes, its entities) is taken into account here, and the writes
-        run conversation by conversation inside the transaction, so deduplication and
-        supersession see the earlier ones exactly as consecutive `add` calls would."""
+        reads back what it created) for all of them. What a conversation would have seen of
+        an earlier one in the same call (its episodes, its entities) is taken into account
+        here, and the writes run conversation by conversation inside the transaction, so
+        deduplication and supersession see the earlier ones exactly as consecutive `add`
+        calls would."""
         if not items:
             return []
         convs, ahead = self._plan(items, infer)
