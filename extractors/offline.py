@@ -205,8 +205,7 @@ class OfflineExtractor:
         single add) overlaps that round trip. The docs are kept, the latest
         _MAX_PREPARSED, and taken by the next extraction of the same text; a turn that turns
         out to be known is never taken and ages out."""
-        texts = list(dict.fromkeys(_normalise(t.content) for t in turns
-                                   if t.role.lower() in USER_ROLES and t.content.strip()))
+        texts = list(dict.fromkeys(_normalise(t.content) for t in turns if _said_by_user(t)))
         docs = list(self.nlp.pipe(texts, batch_size=self._batch_size))
         with self._preparsed_lock:
             for text, doc in zip(texts, docs, strict=True):
@@ -221,7 +220,7 @@ class OfflineExtractor:
         outs = [_Collector(user_id, Extraction(extractor=self.name, extractor_version=VERSION,
                                                model=self.model)) for _, user_id in jobs]
         work = [(turn, out) for (turns, _), out in zip(jobs, outs, strict=True) for turn in turns
-                if turn.role.lower() in USER_ROLES and turn.content.strip()]
+                if _said_by_user(turn)]
         texts = [_normalise(turn.content) for turn, _ in work]
         with self._preparsed_lock:
             ready = {t: self._preparsed.pop(t) for t in set(texts) if t in self._preparsed}
@@ -230,6 +229,11 @@ class OfflineExtractor:
         for (turn, out), text in zip(work, texts, strict=True):
             _read_turn(ready[text] if text in ready else next(parsed), turn, out)
         return [out.extraction for out in outs]
+
+
+def _said_by_user(turn: Turn) -> bool:
+    """A turn the rules read: the user's own, and not empty."""
+    return turn.role.lower() in USER_ROLES and bool(turn.content.strip())
 
 
 def _load_spacy(name: str) -> Language:

@@ -120,15 +120,13 @@ class Ingestor:
             [(c.origin.actor, c.batch) for c in convs])
         results = []
         for conv, outcome in zip(convs, outcomes, strict=True):
-            created = list(dict.fromkeys(s.props["id"] for s in outcome.stored))
-            stored = {s.props["id"]: s for s in outcome.stored}
             log.info("add: user=%s episodes=%d new cubes=%d extractor=%s", conv.origin.owner,
-                     len(outcome.new_episode_ids), len(created), conv.extractor[0])
+                     len(outcome.new_episode_ids), len(outcome.stored), conv.extractor[0])
             results.append(AddResult(
                 user_id=conv.origin.owner, scope=conv.origin.scope,
                 extractor=conv.extractor[0],
                 episodes_written=len(outcome.new_episode_ids),
-                cubes=[cube_from_stored(stored[i]) for i in created],
+                cubes=[cube_from_stored(s) for s in outcome.stored],
                 entities=[e.name for e in conv.batch.entities],
                 skipped_duplicates=sum(1 for c in outcome.cubes if not c.created),
                 superseded=outcome.superseded,

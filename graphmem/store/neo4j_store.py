@@ -372,13 +372,11 @@ class Neo4jStore:
             for actor in dict.fromkeys(a for a, _ in batches):
                 mine = [o for (a, _), o in zip(batches, outcomes, strict=True) if a == actor]
                 ids = list(dict.fromkeys(c.id for o in mine for c in o.cubes if c.created))
-                if not ids:
-                    continue
-                by_id = {row.props["id"]: row for row in (
-                    _row_with_text_times(r)
-                    for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids))}
+                by_id = {row.props["id"]: row
+                         for row in (self._get_cubes_tx(tx, actor, ids) if ids else [])}
                 for o in mine:
-                    o.stored = [by_id[c.id] for c in o.cubes if c.created and c.id in by_id]
+                    o.stored = [by_id[i] for i in dict.fromkeys(c.id for c in o.cubes
+                                                                if c.created) if i in by_id]
             return outcomes
 
         return self._write("add", fn) if batches else []
@@ -388,8 +386,7 @@ class Neo4jStore:
         self._begin_write(tx, actor, batch.scope, batch.subject or actor)
         episode_ids: list[str] = []
         new_ids: list[str] = []
-        if batch.episodes or batch.session_links or batch.subject_names \
-                or batch.context_extensions:
+        if batch.episodes:  # the links, names and reply context all come from episodes
             rows = self._run(
                 tx, "episodes/write", actor=actor, scope=batch.scope,
                 rows=[vars(e) for e in batch.episodes],
@@ -484,11 +481,12 @@ class Neo4jStore:
         if not ids:
             return []
 
-        def fn(tx: ManagedTransaction) -> list[StoredCube]:
-            return [_row_with_text_times(r)
-                    for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids)]
+        return self._read("get cubes", lambda tx: self._get_cubes_tx(tx, actor, ids))
 
-        return self._read("get cubes", fn)
+    def _get_cubes_tx(self, tx: ManagedTransaction, actor: str,
+                      ids: list[str]) -> list[StoredCube]:
+        return [_row_with_text_times(r)
+                for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids)]
 
     def list_cubes(self, actor: str, *, owner: str | None, kinds: list[str] | None,
                    statuses: list[str] | None, limit: int, offset: int) -> list[StoredCube]:
