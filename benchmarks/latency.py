@@ -98,7 +98,7 @@ def bench_add(mem: GraphMem, rng: random.Random, n: int) -> dict[str, float]:
     samples = []
     created = 0
     mem.add("warm up the extractor", user_id="bench0", session_id="bench-add-warm")
-    run = time.strftime("%H%M%S")
+    run = time.time_ns()
     for i in tqdm(range(n), desc="add", leave=False):
         text, _ = sentence(rng)
         text = f"{text.rstrip('.')} on trip {run}{i}."
