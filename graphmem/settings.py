@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="search audit events: one transaction each (sync), or queued and written "
         "together every audit_flush_ms (batched; off the latency path)")
     audit_flush_ms: int = Field(default=200, ge=10, le=60_000)
+    ann_share_ttl_s: float = Field(
+        default=60.0, ge=0.0,
+        description="seconds a reader's share of the shared vector indexes is reused before it "
+        "is counted again (it sets how many ANN candidates a search fetches; a stale one "
+        "costs a retry, never a result); 0 counts on every search")
 
     # --- Local Neo4j server (provisioned from Maven Central when there is no Docker) ---------
     neo4j_version: str = "5.26.30"

@@ -29,6 +29,7 @@ from graphmem.retrieval.lucene import term_query
 from graphmem.retrieval.packing import count_tokens, pack
 from graphmem.retrieval.pipeline import HybridRetriever, reserve_slots
 from graphmem.retrieval.rank import mmr
+from graphmem.store.ann_share import AnnShare
 from graphmem.store.protocol import ChannelQuery, EntityRow, RelationRow, WriteBatch
 
 
@@ -207,8 +208,13 @@ def test_preference_channel_ranks_own_preferences_among_many_users(mem: GraphMem
     assert all(h.cube.meta.owner == uid and h.cube.meta.kind == "preference" for h in hits)
     assert all(h.explanation.startswith("preference #") for h in hits)
     # The index query itself (not only the exact fallback) answers for this reader.
+    (counts,) = mem.store.read_query("search/ann_share", actor=f"user:{uid}")
+    share = AnnShare.from_row(counts)
+    assert (share.own_preferences, share.own_cubes) == (5, 5)
+    assert share.preferences >= 17 and share.cubes >= 17
     rows = mem.store.read_query(
-        "search/preferences", actor=f"user:{uid}", k=3, overfetch=1.0, candidates=15,
+        "search/preferences", actor=f"user:{uid}", **share.params("preferences"), k=3,
+        overfetch=1.0, candidates=15,
         max_candidates=5000, embedding=mem.embedder.embed(["window seat on a plane"])[0],
         statuses=["generated", "activated"], owner=None, include_superseded=False,
         with_embedding=False)

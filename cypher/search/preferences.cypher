@@ -2,23 +2,15 @@
 // index over preference cubes (schema/003_search.cypher), so a stated preference competes
 // even when many other memories are closer to the question. Like search/vector.cypher, the
 // index is shared by all users: it is asked for more candidates the smaller the actor's share
-// of all preferences is, and the caller falls back to search/preferences_exact.cypher when
-// fewer than `$k` survive the ACL and lifecycle filters.
+// of all preferences is (`$total` and `$own`, from search/ann_share.cypher), and the caller
+// falls back to search/preferences_exact.cypher when fewer than `$k` survive the ACL and
+// lifecycle filters.
 MATCH (actor:Principal {id: $actor})
 OPTIONAL MATCH (actor)-[:MEMBER_OF*0..3]->(:Principal)-[:CAN_READ]->(s:Scope)
 WITH collect(DISTINCT s.id) AS readable
-CALL () {
-  MATCH (any_pref:Preference)
-  RETURN count(any_pref) AS total
-}
-CALL (readable) {
-  MATCH (mine:MemCube)
-  WHERE mine.scope IN readable AND mine.kind = 'preference'
-  RETURN count(mine) AS own
-}
 // Fewer preferences than asked for: no index query, the caller's exact scan is cheaper.
-WITH readable, total, own WHERE own >= $k
-WITH readable, $overfetch * 3.0 * $k * total / (own + 1) AS want
+WITH readable WHERE $own >= $k
+WITH readable, $overfetch * 3.0 * $k * $total / ($own + 1) AS want
 WITH readable, toInteger(CASE WHEN want < $candidates THEN $candidates
   WHEN want > $max_candidates THEN $max_candidates ELSE want END) AS fetch
 CALL db.index.vector.queryNodes('preference_embedding', fetch, $embedding)

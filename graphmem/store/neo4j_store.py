@@ -29,6 +29,7 @@ from graphmem.errors import (
 )
 from graphmem.principals import Principal
 from graphmem.settings import Settings
+from graphmem.store.ann_share import AnnShare, ShareCache
 from graphmem.store.audit_buffer import AuditBuffer
 from graphmem.store.protocol import (
     ApiKeyRow,
@@ -121,6 +122,7 @@ class Neo4jStore:
         self._driver = driver or self._connect(settings)
         self._audit_buffer = AuditBuffer(self._write_audit_batch,
                                          interval_s=settings.audit_flush_ms / 1000)
+        self._shares = ShareCache(settings.ann_share_ttl_s)
 
     # --- plumbing -----------------------------------------------------------------------------
 
@@ -533,12 +535,23 @@ class Neo4jStore:
         query = f"search/{q.retriever}"
         if not q.ann:
             return self._run(tx, query, actor=actor, **q.params)
-        rows = self._run(tx, query, actor=actor, overfetch=1.0, **q.params)
+        share = self._ann_share(tx, actor).params(q.retriever)
+        rows = self._run(tx, query, actor=actor, overfetch=1.0, **share, **q.params)
         if len(rows) < q.params["k"]:
-            rows = self._run(tx, query, actor=actor, overfetch=4.0, **q.params)
+            rows = self._run(tx, query, actor=actor, overfetch=4.0, **share, **q.params)
         if len(rows) < q.params["k"]:
             rows = self._run(tx, f"{query}_exact", actor=actor, **q.params)
         return rows
+
+    def _ann_share(self, tx: ManagedTransaction, actor: str) -> AnnShare:
+        share = self._shares.get(actor)
+        if share is None:
+            rows = self._run(tx, "search/ann_share", actor=actor)
+            if not rows:  # no such principal (yet): nothing to read, nothing to keep
+                return AnnShare(0, 0, 0, 0)
+            share = AnnShare.from_row(rows[0])
+            self._shares.put(actor, share)
+        return share
 
     def reader_names(self, actor: str) -> list[str]:
         """The names a question may call the reading principal by (principals/names)."""
