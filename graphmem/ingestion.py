@@ -19,7 +19,7 @@ import numpy as np
 
 from graphmem import ingest
 from graphmem.embeddings import Embedder
-from graphmem.models import AddResult, Message, NewCube
+from graphmem.models import AddResult, CubeKind, Message, NewCube
 from graphmem.records import cube_from_stored
 from graphmem.settings import Settings
 from graphmem.store.protocol import CubeStore, EntityRow, EpisodeRow, QueryStore, WriteBatch
@@ -189,6 +189,7 @@ class Ingestor:
                     _Planned(cube, structured,
                              [entity_ids[n] for n in cube.entities if n in entity_ids])
                     for cube, structured in ingest.memories_as_cubes(extraction)]
+                conv.planned = _fold_restated_turns(conv.planned)
         for conv, item in zip(convs, items, strict=True):
             speakers = {e.id: e.speaker for e in conv.batch.episodes if e.speaker}
             for p in conv.planned:
@@ -339,6 +340,34 @@ def extract_many(extractor: Extractor,
     if batched is not None and jobs:
         return list(batched(jobs))
     return [extractor.extract(turns, user_id=user) for turns, user in jobs]
+
+
+def _fold_restated_turns(planned: list[_Planned]) -> list[_Planned]:
+    """A memory that restates its turn word for word stands in for the turn's raw cube.
+
+    Why: a one-sentence turn ("I prefer window seats when I fly.") is often extracted as it
+    is, and storing it twice put the same sentence twice into every index and twice into a
+    search's hits, one of a few slots wasted. The memory takes over what the raw cube was
+    kept for: the turn's search text (its neighbours' words, for BM25) and its time."""
+    raw = {p.cube.episode_ids[0]: p for p in planned
+           if p.cube.kind is CubeKind.EPISODE and len(p.cube.episode_ids) == 1}
+    folded: set[str] = set()
+    for p in planned:
+        if p.cube.kind is CubeKind.EPISODE or len(p.cube.episode_ids) != 1:
+            continue
+        turn = raw.get(p.cube.episode_ids[0])
+        if turn is None or p.cube.episode_ids[0] in folded \
+                or _words(p.cube.text) != _words(turn.cube.text):
+            continue
+        folded.add(p.cube.episode_ids[0])
+        p.search_text = p.search_text or turn.search_text
+        p.cube.valid_from = p.cube.valid_from or turn.cube.valid_from
+    return [p for p in planned
+            if not (p.cube.kind is CubeKind.EPISODE and p.cube.episode_ids[0] in folded)]
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
 
 def _continue_session(origin: ingest.Origin, batch: WriteBatch, new_ids: set[str],

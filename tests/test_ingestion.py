@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from graphmem.api import GraphMem
 from graphmem.embeddings import SentenceTransformerEmbedder
 from graphmem.extractors.base import ExtractedEntity, ExtractedMemory, Extraction, Turn
+from graphmem.retrieval import RECIPES
 from graphmem.settings import Settings
 from tests.test_extractors_llm import VALID, Script, server  # noqa: F401  (fixture)
 
@@ -45,6 +46,33 @@ def test_offline_extraction_builds_a_preference_subgraph(mem: GraphMem, uid: str
         "MATCH (:Episode {owner: $u, msg_id: 't1'})-[:NEXT]->(b:Episode) RETURN b.msg_id AS m",
         u=uid)
     assert records[0]["m"] == "t2"
+
+
+def test_a_memory_that_restates_its_turn_stands_in_for_the_raw_cube(mem: GraphMem, uid: str,
+                                                                  driver: Driver) -> None:
+    """A one-sentence turn extracted as it is was stored twice (a preference cube and the raw
+    turn's episode cube, same text): twice in every index, twice in a search's hits."""
+    result = mem.add([
+        {"id": "a1", "role": "assistant", "content": "Shall I book your flight to Reykjavik?"},
+        {"id": "u1", "role": "user", "content": "I prefer  window seats when I fly.",
+         "timestamp": "2025-03-01T10:00:00+00:00"},
+    ], user_id=uid, session_id="s1")
+    assert [(c.meta.kind.value, c.text) for c in result.cubes] == [
+        ("preference", "I prefer  window seats when I fly.")]
+    records, _, _ = driver.execute_query(
+        "MATCH (c:MemCube {owner: $u})-[:DERIVED_FROM]->(e:Episode) "
+        "RETURN c.kind AS kind, e.msg_id AS turn, toString(c.valid_from) AS since", u=uid)
+    assert [(r["kind"], r["turn"], r["since"]) for r in records] == [
+        ("preference", "u1", "2025-03-01T10:00:00Z")]
+    # It keeps the raw cube's search text: the neighbouring turn's words still find it.
+    hits = mem.search("Reykjavik", user_id=uid, limit=3, config=RECIPES["bm25"])
+    assert [h.cube.id for h in hits] == [result.cubes[0].id]
+    hits = mem.search("Which seat do I like?", user_id=uid, limit=3)
+    assert [h.cube.text for h in hits].count("I prefer  window seats when I fly.") == 1
+    # A turn that says more than any one memory keeps its raw cube beside them.
+    more = mem.add("My sister Ana lives in Porto. I prefer green tea.", user_id=uid)
+    assert "episode" in {c.meta.kind.value for c in more.cubes}
+    assert len(more.cubes) >= 2
 
 
 def test_a_contradicting_preference_supersedes_the_old_one(mem: GraphMem, uid: str,

@@ -77,9 +77,11 @@ def test_1_remember_and_add_do_not_store_duplicates(mem: GraphMem, uid: str,
     assert all(not r.cubes for r in results[1:])
     cubes = live_cubes(driver, uid)
     assert len(cubes) == len({c["hash"] for c in cubes}) == 1 + len(results[0].cubes)
-    # The duplicate keeps every turn that said it as provenance.
-    turn_cube = next(c for c in results[0].cubes if c.meta.kind.value == "episode")
-    assert len(mem.get(turn_cube.id, actor=f"user:{uid}").meta.provenance.episode_ids) == 3
+    # The duplicate keeps every turn that said it as provenance (the fact restates the whole
+    # turn, so it stands in for the turn's raw cube: graphmem.ingestion._fold_restated_turns).
+    (fact,) = results[0].cubes
+    assert fact.meta.kind.value == "fact"
+    assert len(mem.get(fact.id, actor=f"user:{uid}").meta.provenance.episode_ids) == 3
 
 
 def test_1_dedup_respects_lifecycle(mem: GraphMem, uid: str) -> None:
