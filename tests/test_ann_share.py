@@ -69,8 +69,9 @@ def test_searches_count_the_share_once_per_ttl(mem: GraphMem, uid: str) -> None:
     assert seen.count("search/vector") >= 3
 
 
-PREFS = ["I prefer window seats on planes.", "I'm allergic to peanuts.", "I love live jazz.",
-         "I can't stand crowded bars.", "I avoid early morning meetings."]
+SEATS = ["I prefer window seats on planes.", "On long flights I book an exit-row seat.",
+         "I never take the middle seat on a plane.", "I like seats near the front of the plane.",
+         "On night flights I want a seat that reclines."]
 
 
 @pytest.mark.parametrize("stale", [
@@ -83,12 +84,12 @@ PREFS = ["I prefer window seats on planes.", "I'm allergic to peanuts.", "I love
 ])
 def test_a_stale_share_changes_the_cost_not_the_answer(mem: GraphMem, uid: str,
                                                        stale: AnnShare) -> None:
+    # Another user's many seat preferences crowd the shared indexes' nearest neighbours.
     other = f"oth{uid}"
     mem.add_many([{"messages": [{"role": "user", "content": f"I prefer aisle seat {i} on the "
                                  f"plane when I fly to city {i}."}], "user_id": other}
                   for i in range(40)], infer=False)
-    mine = {text: mem.remember(text, user_id=uid, kind=CubeKind.PREFERENCE).id
-            for text in PREFS}
+    mine = {mem.remember(text, user_id=uid, kind=CubeKind.PREFERENCE).id for text in SEATS}
     for i in range(12):
         mem.remember(f"Note {i}: the library opens at {8 + i % 3} am on weekdays.", user_id=uid)
     question = "Which seat should I book on the plane?"
@@ -97,7 +98,6 @@ def test_a_stale_share_changes_the_cost_not_the_answer(mem: GraphMem, uid: str,
     fresh = mem.search(question, user_id=uid, limit=5, config=ann_only)
     mem.store._shares.put(f"user:{uid}", stale)  # what an earlier count left behind
     again = mem.search(question, user_id=uid, limit=5, config=ann_only)
-    assert fresh[0].cube.id == again[0].cube.id == mine["I prefer window seats on planes."]
-    # The same five (their order may differ where the index's quantised scores tie).
-    assert {h.cube.id for h in again} == {h.cube.id for h in fresh}
-    assert all(h.cube.meta.owner == uid for h in again)
+    # The reader's five seat preferences, far closer to the question than its notes, either
+    # way (their order may differ where the index's quantised scores and exact ones differ).
+    assert {h.cube.id for h in fresh} == {h.cube.id for h in again} == mine
