@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from neo4j import Driver
@@ -113,6 +114,36 @@ def test_graph_walk_reaches_memories_sharing_no_words_with_the_query(mem: GraphM
     found = {h.cube.id for h in hits}
     assert ids["Biscuit is scared of thunderstorms."] in found  # two hops, no shared word
     assert ids["My car needs new tyres."] not in found
+
+
+def test_hits_are_read_whole_in_a_channel_transaction_and_after_a_seeded_walk(
+        mem: GraphMem, uid: str) -> None:
+    """The hits of a search are read whole inside the vector channels' transaction (no
+    get_cubes of their own); a walk seeded from the other channels' top hits runs after them
+    and its hits are read the same way they look otherwise."""
+    ids = _write(mem, uid, [
+        ("Lena is my sister.", ["Lena"]),
+        ("She has a golden retriever called Biscuit.", ["Lena", "Biscuit"]),
+        ("Biscuit is scared of thunderstorms.", ["Biscuit"]),
+    ], relations=[("Lena", "owns", "Biscuit")])
+    read_separately: list[list[str]] = []
+    get_cubes = mem.store.get_cubes
+
+    def spy(actor: str, cube_ids: list[str]) -> Any:
+        read_separately.append(cube_ids)
+        return get_cubes(actor, cube_ids)
+
+    mem.store.get_cubes = spy  # type: ignore[method-assign]
+    default = mem.search("Tell me about Lena's dog", user_id=uid, limit=3)
+    assert read_separately == []
+    seeded = mem.search("Tell me about Lena's dog", user_id=uid, limit=3,
+                        config=SearchConfig(graph_seed_from_top=2))
+    assert len(read_separately) == 1
+    for hits in (default, seeded):
+        assert ids["She has a golden retriever called Biscuit."] in {h.cube.id for h in hits}
+        # Whole cubes: the entities they are about come only with the full read.
+        assert all(h.cube.meta.owner == uid and h.cube.payload.attributes.get("entities")
+                   for h in hits)
 
 
 def test_ppr_walk_reaches_the_same_memories_and_discounts_hubs(mem: GraphMem,

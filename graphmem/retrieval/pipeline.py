@@ -24,7 +24,7 @@ from graphmem.retrieval.channels import BY_NAME, CHANNELS, GRAPH_CHANNELS, Chann
 from graphmem.retrieval.config import SearchConfig
 from graphmem.retrieval.packing import Chunk, pack
 from graphmem.retrieval.rank import PRIORITY_BONUS, mmr, recency_factor
-from graphmem.store.protocol import ChannelQuery, SearchStore, StoredCube
+from graphmem.store.protocol import ChannelQuery, ChannelRows, SearchStore, StoredCube
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -88,27 +88,38 @@ class HybridRetriever:
         runnable = [c for c in CHANNELS if config.channel(c.name).enabled and c.applies(
             terms=terms, has_embedding=base["embedding"] is not None, kinds=kinds)
             and not (c.name in GRAPH_CHANNELS and seeded_walk)]
-        self._run_channels(actor, runnable, base, config, terms, [], results, timings)
+        ranking: dict[str, Any] = {}
+
+        def choose() -> list[str]:
+            """Rank what the channels found; the ids of the hits to read whole."""
+            t1 = time.perf_counter()
+            ranked = self._rank(results, config, query, now or datetime.now(UTC))
+            candidate = {c.props["id"]: c for rows in results.values() for c in rows}
+            if config.preference_slots:
+                ranked = _reserve(ranked, limit, config.preference_slots,
+                                  lambda r: candidate[r[0]].props.get("kind") == "preference")
+            timings["rank"] = _ms(t1)
+            ranking.update(ranked=ranked, candidate=candidate)
+            return [cid for cid, _ in ranked[:limit]]
+
+        # Whole cubes only for the hits returned (channel rows carry what ranking reads), read
+        # in the vector channels' transaction once every channel is in; a cube deleted or made
+        # unreadable since its channel ran is dropped here.
         walks = [BY_NAME[n] for n in sorted(GRAPH_CHANNELS) if config.channel(n).enabled]
         if walks and seeded_walk:
+            self._run_channels(actor, runnable, base, config, terms, [], results, timings)
             seeds = _top_ids(results, config.graph_seed_from_top)
             if terms or seeds:
                 self._run_channels(actor, walks, base, config, terms, seeds, results, timings)
-        t1 = time.perf_counter()
-        ranked = self._rank(results, config, query, now or datetime.now(UTC))
-        candidate = {c.props["id"]: c for rows in results.values() for c in rows}
-        if config.preference_slots:
-            ranked = _reserve(ranked, limit, config.preference_slots,
-                              lambda r: candidate[r[0]].props.get("kind") == "preference")
-        timings["rank"] = _ms(t1)
+            whole = self._store.get_cubes(actor, choose())
+        else:
+            whole = self._run_channels(actor, runnable, base, config, terms, [], results,
+                                       timings, choose=choose)
+        ranked: list[tuple[str, float]] = ranking["ranked"]
+        candidate: dict[str, StoredCube] = ranking["candidate"]
         chunks = pack([(cid, candidate[cid].props.get("text", "")) for cid, _ in ranked],
                       config.top_k_chunks, config.chunk_tokens)
-        # Whole cubes only for the hits returned (channel rows carry what ranking reads); a
-        # cube deleted or made unreadable since its channel ran is dropped here.
-        t2 = time.perf_counter()
-        full = {c.props["id"]: c for c in
-                self._store.get_cubes(actor, [cid for cid, _ in ranked[:limit]])}
-        timings["hits"] = _ms(t2)
+        full = {c.props["id"]: c for c in whole}
         hits = [self._hit(cid, score, results, full) for cid, score in ranked[:limit]
                 if cid in full]
         timings["total"] = _ms(t0)
@@ -161,22 +172,40 @@ class HybridRetriever:
 
     def _run_channels(self, actor: str, channels: list[Channel], base: dict[str, Any],
                       config: SearchConfig, terms: str, seeds: list[str],
-                      results: dict[str, list[StoredCube]], timings: dict[str, float]) -> None:
+                      results: dict[str, list[StoredCube]], timings: dict[str, float],
+                      choose: Callable[[], list[str]] | None = None) -> list[StoredCube]:
         """Two read transactions side by side: the vector-index channels in this thread, the
         lexical and graph ones in the pool. On two cores shared with Neo4j this beat both one
         transaction per channel (four side by side) and all four in one transaction
-        (benchmarks/README.md, "Search and add: where the time went")."""
+        (benchmarks/README.md, "Search and add: where the time went").
+
+        With `choose`, once every channel is in it ranks them and names the hits, which are
+        read whole in this thread's transaction before it ends: no transaction of their own,
+        whose begin and commit waited for the CPU on a busy machine."""
         groups = [g for g in ([c for c in channels if c.needs_embedding],
                               [c for c in channels if not c.needs_embedding]) if g]
         queries = [[ChannelQuery(c.name, self._params(c, base, config, terms, seeds), c.ann)
                     for c in group] for group in groups]
         later = [self._pool.submit(self._store.retrieve, actor, q) for q in queries[1:]]
-        outs = [self._store.retrieve(actor, queries[0])] if queries else []
-        outs += [f.result() for f in later]
-        for group, rows in zip(groups, outs, strict=True):
-            for channel, out in zip(group, rows, strict=True):
-                results[channel.name] = out.rows
-                timings[channel.name] = out.ms
+
+        def gather(first: list[ChannelRows]) -> None:
+            outs = [first, *(f.result() for f in later)]
+            for group, rows in zip(groups, outs, strict=True):
+                for channel, out in zip(group, rows, strict=True):
+                    results[channel.name] = out.rows
+                    timings[channel.name] = out.ms
+
+        if not queries:
+            return self._store.get_cubes(actor, choose()) if choose else []
+        if choose is None:
+            gather(self._store.retrieve(actor, queries[0]))
+            return []
+
+        def pick(first: list[ChannelRows]) -> list[str]:
+            gather(first)
+            return choose()
+
+        return self._store.retrieve_then_read(actor, queries[0], pick)
 
     @staticmethod
     def _params(channel: Channel, base: dict[str, Any], config: SearchConfig, terms: str,

@@ -520,16 +520,30 @@ class Neo4jStore:
         then an exact scan of the readable scopes (which is exact but grows with the actor's
         cubes)."""
 
-        def fn(tx: ManagedTransaction) -> list[ChannelRows]:
-            out = []
-            for q in queries:
-                started = time.perf_counter()
-                rows = self._channel_rows(tx, actor, q)
-                out.append(ChannelRows([_row_with_text_times(r) for r in rows],
-                                       (time.perf_counter() - started) * 1000.0))
-            return out
+        return self._read(f"search ({', '.join(q.retriever for q in queries)})",
+                          lambda tx: self._retrieve_tx(tx, actor, queries))
 
-        return self._read(f"search ({', '.join(q.retriever for q in queries)})", fn)
+    def retrieve_then_read(self, actor: str, queries: Sequence[ChannelQuery],
+                           choose: Callable[[list[ChannelRows]], list[str]]
+                           ) -> list[StoredCube]:
+        """retrieve(), then the current cubes of the ids `choose` names (from those rows and
+        whatever else it waits for), read whole in the same transaction."""
+
+        def fn(tx: ManagedTransaction) -> list[StoredCube]:
+            ids = choose(self._retrieve_tx(tx, actor, queries))
+            return self._get_cubes_tx(tx, actor, ids) if ids else []
+
+        return self._read(f"search ({', '.join(q.retriever for q in queries)}) and hits", fn)
+
+    def _retrieve_tx(self, tx: ManagedTransaction, actor: str,
+                     queries: Sequence[ChannelQuery]) -> list[ChannelRows]:
+        out = []
+        for q in queries:
+            started = time.perf_counter()
+            rows = self._channel_rows(tx, actor, q)
+            out.append(ChannelRows([_row_with_text_times(r) for r in rows],
+                                   (time.perf_counter() - started) * 1000.0))
+        return out
 
     def _channel_rows(self, tx: ManagedTransaction, actor: str, q: ChannelQuery) -> list[Any]:
         query = f"search/{q.retriever}"

@@ -6,7 +6,7 @@ at the API edge, and they map one-to-one onto the `$rows` parameters of the Cyph
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -224,11 +224,15 @@ class SearchStore(CubeReader, Protocol):
     retriever runs two such groups side by side: fewer transactions than one per channel, and
     still Python and Neo4j at work together; benchmarks/README.md). A channel's rows carry only
     what ranking reads (id, text, kind, category, owner, speaker, priority, created_at, source
-    turns): whole cubes are read once, for the hits that are returned (`get_cubes`), since
-    reading and decoding every candidate's full property map (its timestamps above all) cost
-    more than the index lookups themselves."""
+    turns): whole cubes are read once, for the hits that are returned, since reading and
+    decoding every candidate's full property map (its timestamps above all) cost more than the
+    index lookups themselves. `retrieve_then_read` reads those hits in the channels'
+    transaction, once its `choose` (which may wait for the other group) has named them."""
 
     def retrieve(self, actor: str, queries: Sequence[ChannelQuery]) -> list[ChannelRows]: ...
+    def retrieve_then_read(self, actor: str, queries: Sequence[ChannelQuery],
+                           choose: Callable[[list[ChannelRows]], list[str]]
+                           ) -> list[StoredCube]: ...
     def reader_names(self, actor: str) -> list[str]: ...
 
 
