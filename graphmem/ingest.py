@@ -48,8 +48,14 @@ def entity_id(scope: str, norm: str) -> str:
     return "ent_" + content_hash(scope, norm)[:24]
 
 
+def content_key(text: str) -> str:
+    """What two texts share when they say the same thing: their words, not their case or
+    spacing. The dedup key of `cube_hash`, and how a memory is seen to restate its turn."""
+    return " ".join(text.lower().split())
+
+
 def cube_hash(kind: str, text: str) -> str:
-    return content_hash(kind, " ".join(text.lower().split()))
+    return content_hash(kind, content_key(text))
 
 
 @dataclass(frozen=True)

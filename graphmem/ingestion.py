@@ -357,17 +357,13 @@ def _fold_restated_turns(planned: list[_Planned]) -> list[_Planned]:
             continue
         turn = raw.get(p.cube.episode_ids[0])
         if turn is None or p.cube.episode_ids[0] in folded \
-                or _words(p.cube.text) != _words(turn.cube.text):
+                or ingest.content_key(p.cube.text) != ingest.content_key(turn.cube.text):
             continue
         folded.add(p.cube.episode_ids[0])
         p.search_text = p.search_text or turn.search_text
         p.cube.valid_from = p.cube.valid_from or turn.cube.valid_from
     return [p for p in planned
             if not (p.cube.kind is CubeKind.EPISODE and p.cube.episode_ids[0] in folded)]
-
-
-def _words(text: str) -> str:
-    return " ".join(text.split()).casefold()
 
 
 def _continue_session(origin: ingest.Origin, batch: WriteBatch, new_ids: set[str],

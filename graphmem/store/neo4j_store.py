@@ -114,6 +114,11 @@ def _row_with_text_times(record: Any) -> StoredCube:
     return row
 
 
+def _search_label(queries: Sequence[ChannelQuery]) -> str:
+    """How a failed search names itself (Neo4jStore._translated)."""
+    return f"search ({', '.join(q.retriever for q in queries)})"
+
+
 class Neo4jStore:
     def __init__(self, settings: Settings, driver: Driver | None = None) -> None:
         self._settings = settings
@@ -369,16 +374,17 @@ class Neo4jStore:
         def fn(tx: ManagedTransaction) -> list[WriteOutcome]:
             outcomes = [self._write_batch_tx(tx, actor, batch) for actor, batch in batches]
             # The created cubes as each actor reads them, once every batch is written (a later
-            # batch may supersede an earlier one's preference): read here, not in a read
-            # transaction of its own after the commit.
+            # batch may supersede an earlier one's preference): read here, one read per actor,
+            # not in a read transaction of its own after the commit.
+            created = [list(dict.fromkeys(c.id for c in o.cubes if c.created)) for o in outcomes]
+            by_id: dict[str, StoredCube] = {}
             for actor in dict.fromkeys(a for a, _ in batches):
-                mine = [o for (a, _), o in zip(batches, outcomes, strict=True) if a == actor]
-                ids = list(dict.fromkeys(c.id for o in mine for c in o.cubes if c.created))
-                by_id = {row.props["id"]: row
-                         for row in (self._get_cubes_tx(tx, actor, ids) if ids else [])}
-                for o in mine:
-                    o.stored = [by_id[i] for i in dict.fromkeys(c.id for c in o.cubes
-                                                                if c.created) if i in by_id]
+                ids = [i for (a, _), own in zip(batches, created, strict=True) if a == actor
+                       for i in own]
+                if ids:
+                    by_id.update((c.props["id"], c) for c in self._get_cubes_tx(tx, actor, ids))
+            for outcome, own in zip(outcomes, created, strict=True):
+                outcome.stored = [by_id[i] for i in own if i in by_id]
             return outcomes
 
         return self._write("add", fn) if batches else []
@@ -520,8 +526,7 @@ class Neo4jStore:
         then an exact scan of the readable scopes (which is exact but grows with the actor's
         cubes)."""
 
-        return self._read(f"search ({', '.join(q.retriever for q in queries)})",
-                          lambda tx: self._retrieve_tx(tx, actor, queries))
+        return self._read(_search_label(queries), lambda tx: self._retrieve_tx(tx, actor, queries))
 
     def retrieve_then_read(self, actor: str, queries: Sequence[ChannelQuery],
                            choose: Callable[[list[ChannelRows]], list[str]]
@@ -533,7 +538,7 @@ class Neo4jStore:
             ids = choose(self._retrieve_tx(tx, actor, queries))
             return self._get_cubes_tx(tx, actor, ids) if ids else []
 
-        return self._read(f"search ({', '.join(q.retriever for q in queries)}) and hits", fn)
+        return self._read(f"{_search_label(queries)} and hits", fn)
 
     def _retrieve_tx(self, tx: ManagedTransaction, actor: str,
                      queries: Sequence[ChannelQuery]) -> list[ChannelRows]:
