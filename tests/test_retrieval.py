@@ -116,11 +116,11 @@ def test_graph_walk_reaches_memories_sharing_no_words_with_the_query(mem: GraphM
     assert ids["My car needs new tyres."] not in found
 
 
-def test_hits_are_read_whole_in_a_channel_transaction_and_after_a_seeded_walk(
+def test_hits_are_read_whole_after_the_channels_and_after_a_seeded_walk(
         mem: GraphMem, uid: str) -> None:
-    """The hits of a search are read whole inside the vector channels' transaction (no
-    get_cubes of their own); a walk seeded from the other channels' top hits runs after them
-    and its hits are read the same way they look otherwise."""
+    """The hits of a search are read whole right after the vector channels, on their
+    connection (no get_cubes of their own); a walk seeded from the other channels' top hits
+    runs after them and its hits are read the same way they look otherwise."""
     ids = _write(mem, uid, [
         ("Lena is my sister.", ["Lena"]),
         ("She has a golden retriever called Biscuit.", ["Lena", "Biscuit"]),
@@ -144,6 +144,82 @@ def test_hits_are_read_whole_in_a_channel_transaction_and_after_a_seeded_walk(
         # Whole cubes: the entities they are about come only with the full read.
         assert all(h.cube.meta.owner == uid and h.cube.payload.attributes.get("entities")
                    for h in hits)
+
+
+class _SessionSpy:
+    """A driver session that records what a search asks of it, and can fail a few times."""
+
+    def __init__(self, inner: Any, statements: list[str], transactions: list[str],
+                 failures: list[Exception]) -> None:
+        self._inner, self._statements, self._transactions = inner, statements, transactions
+        self._failures = failures
+
+    def __enter__(self) -> _SessionSpy:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self._inner.__exit__(*exc)
+
+    def run(self, query: str, parameters: Any = None, **kwargs: Any) -> Any:
+        if self._failures:
+            raise self._failures.pop(0)
+        self._statements.append(query)
+        return self._inner.run(query, parameters, **kwargs)
+
+    def execute_read(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        self._transactions.append("read")
+        return self._inner.execute_read(fn, *args, **kwargs)
+
+    def execute_write(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._inner.execute_write(fn, *args, **kwargs)  # the audit trail's, in the back
+
+
+def _spy_sessions(mem: GraphMem, failures: list[Exception] | None = None
+                  ) -> tuple[list[str], list[str]]:
+    statements: list[str] = []
+    transactions: list[str] = []
+    session = mem.store._driver.session
+    mem.store._driver.session = lambda **kw: _SessionSpy(  # type: ignore[method-assign]
+        session(**kw), statements, transactions, failures if failures is not None else [])
+    return statements, transactions
+
+
+def test_a_search_is_four_statements_and_no_transaction_function(mem: GraphMem,
+                                                                 uid: str) -> None:
+    """Each group of channels runs as one statement (graphmem.store.channel_union), and a
+    search's reads run on their own, without BEGIN and COMMIT: the reader's names, the vector
+    group, the lexical and walk group, and the hits."""
+    ids = _write(mem, uid, [("Lena is my sister.", ["Lena"]),
+                            ("She has a golden retriever called Biscuit.", ["Lena", "Biscuit"])])
+    mem.remember("I prefer dogs that are calm around children.", user_id=uid,
+                 kind=CubeKind.PREFERENCE)
+    question = "Tell me about Lena's dog"
+    mem.search(question + "?", user_id=uid, limit=3)  # counts the reader's share once
+    statements, transactions = _spy_sessions(mem)
+    hits = mem.search(question, user_id=uid, limit=3)
+    assert ids["She has a golden retriever called Biscuit."] in {h.cube.id for h in hits}
+    assert transactions == []
+    assert len(statements) == 4
+    assert sum("UNION ALL" in q for q in statements) == 2
+
+
+def test_a_search_retries_a_read_the_driver_calls_retryable(mem: GraphMem, uid: str) -> None:
+    """Without a transaction function the driver no longer retries for us: a connection the
+    server closed is tried again (reads are idempotent); an error that is not retryable is
+    not."""
+    from neo4j.exceptions import ClientError, SessionExpired
+
+    mem.remember("My sister Lena lives in Porto.", user_id=uid)
+    failures: list[Exception] = [SessionExpired("closed by the server"),
+                                 SessionExpired("closed again")]
+    statements, _ = _spy_sessions(mem, failures)
+    hits = mem.search("Where does Lena live?", user_id=uid, limit=2)
+    assert failures == [] and statements
+    assert "Porto" in hits[0].cube.text
+    failures.append(ClientError("not retryable"))
+    with pytest.raises(ClientError):
+        mem.search("Where does Lena live?", user_id=uid, limit=2)
 
 
 def test_ppr_walk_reaches_the_same_memories_and_discounts_hubs(mem: GraphMem,
@@ -367,9 +443,9 @@ def test_a_hit_is_the_whole_cube_with_its_timestamps(mem: GraphMem, uid: str) ->
     assert hit.cube.meta.provenance.extractor == stored.meta.provenance.extractor
 
 
-def test_channels_in_one_transaction_match_each_alone(mem: GraphMem, uid: str) -> None:
-    """A search runs several channels in one read transaction: each gets its own rows,
-    in order, as when it runs alone, and each keeps the ACL of the reader."""
+def test_channels_in_one_statement_match_each_alone(mem: GraphMem, uid: str) -> None:
+    """A search runs several channels as one read statement: each gets its own rows, in
+    order, as when it runs alone, and each keeps the ACL of the reader."""
     _write(mem, uid, [("I live in Porto near the river", ["Porto"]),
                       ("My sister Ana moved to Porto last year", ["Ana", "Porto"]),
                       ("I prefer aisle seats on long flights", [])])

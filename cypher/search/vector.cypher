@@ -20,7 +20,7 @@ WHERE c.scope IN readable AND c.current AND c.status IN $statuses
   AND ($kinds IS NULL OR c.kind IN $kinds)
   AND ($include_superseded OR c.superseded_by IS NULL)
 RETURN c {.id, .text, .kind, .category, .owner, .speaker, .priority,
-  created_at: toString(c.created_at)} AS cube, score,
+  created_at: toString(c.created_at)} AS cube, score, [] AS vias,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
   score AS similarity,
   [(c)-[:DERIVED_FROM]->(e:Episode) | e.id] AS episode_ids

@@ -13,7 +13,7 @@ WITH c, vector.similarity.cosine(c.embedding, $embedding) AS score
 ORDER BY score DESC
 LIMIT $k
 RETURN c {.id, .text, .kind, .category, .owner, .speaker, .priority,
-  created_at: toString(c.created_at)} AS cube, score,
+  created_at: toString(c.created_at)} AS cube, score, [] AS vias,
   CASE WHEN $with_embedding THEN c.embedding ELSE null END AS embedding,
   CASE WHEN $embedding IS NULL THEN null
     ELSE vector.similarity.cosine(c.embedding, $embedding) END AS similarity,

@@ -103,7 +103,7 @@ class HybridRetriever:
             return [cid for cid, _ in ranked[:limit]]
 
         # Whole cubes only for the hits returned (channel rows carry what ranking reads), read
-        # in the vector channels' transaction once every channel is in; a cube deleted or made
+        # by the vector channels' thread once every channel is in; a cube deleted or made
         # unreadable since its channel ran is dropped here.
         walks = [BY_NAME[n] for n in sorted(GRAPH_CHANNELS) if config.channel(n).enabled]
         if walks and seeded_walk:
@@ -174,14 +174,14 @@ class HybridRetriever:
                       config: SearchConfig, terms: str, seeds: list[str],
                       results: dict[str, list[StoredCube]], timings: dict[str, float],
                       choose: Callable[[], list[str]] | None = None) -> list[StoredCube]:
-        """Two read transactions side by side: the vector-index channels in this thread, the
-        lexical and graph ones in the pool. On two cores shared with Neo4j this beat both one
-        transaction per channel (four side by side) and all four in one transaction
-        (benchmarks/README.md, "Search and add: where the time went").
+        """Two read statements side by side (each a group of channels, the store's
+        `retrieve`): the vector-index channels in this thread, the lexical and graph ones in the
+        pool. On two cores shared with Neo4j this beat both one transaction per channel (four
+        side by side) and all four in one (benchmarks/README.md, "Search and add: where the
+        time went").
 
-        With `choose`, once every channel is in it ranks them and names the hits, which are
-        read whole in this thread's transaction before it ends: no transaction of their own,
-        whose begin and commit waited for the CPU on a busy machine."""
+        With `choose`, once every channel is in it ranks them and names the hits, which this
+        thread then reads whole on the same connection."""
         groups = [g for g in ([c for c in channels if c.needs_embedding],
                               [c for c in channels if not c.needs_embedding]) if g]
         queries = [[ChannelQuery(c.name, self._params(c, base, config, terms, seeds), c.ann)

@@ -6,7 +6,7 @@ an index scan over all of them (10k entries for a user with 10k cubes: about 1.2
 per search for both channels, on two cores it shares with the client). A share changes
 slowly and only steers how many candidates are fetched: one that is out of date costs at most
 the retry with four times the candidates, or the exact scan, that follow a short answer
-(Neo4jStore._channel_rows), never a wrong result. So it is counted once per `ttl_s` per
+(Neo4jStore._widen), never a wrong result. So it is counted once per `ttl_s` per
 reader (search/ann_share.cypher) instead of on every search.
 """
 

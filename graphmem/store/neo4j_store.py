@@ -1,8 +1,9 @@
 """Neo4jStore: the Store protocol over the official Neo4j driver.
 
 Each public method is one transaction that runs the operation's .cypher file and, in the same
-transaction, its audit event. Driver errors are translated into GraphMem errors here, so no
-layer above ever sees a neo4j exception or a session.
+transaction, its audit event; a read runs its statements each on its own (auto-commit,
+`_read`). Driver errors are translated into
+GraphMem errors here, so no layer above ever sees a neo4j exception or a session.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Session
 from neo4j import exceptions as neo4j_errors
 from neo4j.time import Date, DateTime
 
@@ -29,6 +30,7 @@ from graphmem.errors import (
 )
 from graphmem.principals import Principal
 from graphmem.settings import Settings
+from graphmem.store import channel_union
 from graphmem.store.ann_share import AnnShare, ShareCache
 from graphmem.store.audit_buffer import AuditBuffer
 from graphmem.store.protocol import (
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 # transactions of the kind the store relies on).
 BOLT_SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 T = TypeVar("T")
+# Where a statement runs: inside a transaction function, or on its own (auto-commit).
+_Runner = ManagedTransaction | Session
 
 
 def scope_key(scope: str) -> str:
@@ -202,11 +206,32 @@ class Neo4jStore:
         with self._translated(what), self._driver.session(database=self._db) as session:
             return session.execute_write(fn)
 
-    def _read(self, what: str, fn: Callable[[ManagedTransaction], T]) -> T:
-        with self._translated(what), self._driver.session(database=self._db) as session:
-            return session.execute_read(fn)
+    def _read(self, what: str, fn: Callable[[Session], T]) -> T:
+        """`fn` with a read session whose statements each run as their own transaction.
 
-    def _run(self, tx: ManagedTransaction, query: str, /, **params: Any) -> list[Any]:
+        Why not a transaction function: Neo4j reads at read-committed isolation, so a read
+        transaction of several statements gave them no common snapshot, only BEGIN and COMMIT,
+        a round trip and about 0.6 ms of Neo4j CPU (graphmem.store.channel_union); every
+        statement checks the ACL and the cube's state itself. Reads are idempotent, so
+        `fn` is run again on an error the driver calls retryable (a pooled connection the
+        server closed, a leader change), as a transaction function would be, for at most
+        `neo4j_connect_timeout_s`."""
+        deadline = time.monotonic() + self._settings.neo4j_connect_timeout_s
+        delay = 0.05
+        with self._translated(what):
+            while True:
+                try:
+                    with self._driver.session(database=self._db,
+                                              default_access_mode=READ_ACCESS) as session:
+                        return fn(session)
+                except (neo4j_errors.Neo4jError, neo4j_errors.DriverError) as exc:
+                    if not exc.is_retryable() or time.monotonic() + delay > deadline:
+                        raise
+                    log.info("%s: retrying after %s", what, exc)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+
+    def _run(self, tx: _Runner, query: str, /, **params: Any) -> list[Any]:
         return list(tx.run(self._q[query], **params))
 
     def _audit_tx(
@@ -252,7 +277,7 @@ class Neo4jStore:
         return version
 
     def schema_version(self) -> str | None:
-        def fn(tx: ManagedTransaction) -> str | None:
+        def fn(tx: _Runner) -> str | None:
             rows = self._run(tx, "schema/get_version")
             return rows[0]["version"] if rows else None
 
@@ -297,7 +322,7 @@ class Neo4jStore:
                 f"actor as owner, unless {owner} granted it write on its private scope")
 
     def principal_exists(self, principal: str) -> bool:
-        def fn(tx: ManagedTransaction) -> bool:
+        def fn(tx: _Runner) -> bool:
             return bool(self._run(tx, "acl/principal_exists", principal=principal)[0]["exists"])
 
         return self._read("principal", fn)
@@ -347,7 +372,7 @@ class Neo4jStore:
                                audit_scope=scope, subject=principal)
 
     def readable_scopes(self, actor: str) -> list[str]:
-        def fn(tx: ManagedTransaction) -> list[str]:
+        def fn(tx: _Runner) -> list[str]:
             return [r["scope"] for r in self._run(tx, "acl/readable_scopes", actor=actor)]
 
         return self._read("readable scopes", fn)
@@ -355,7 +380,7 @@ class Neo4jStore:
     # --- writes -------------------------------------------------------------------------------
 
     def _existing(self, query: str, ids: list[str]) -> set[str]:
-        def fn(tx: ManagedTransaction) -> set[str]:
+        def fn(tx: _Runner) -> set[str]:
             return {r["id"] for r in self._run(tx, query, ids=ids)}
 
         return self._read(query, fn)
@@ -440,7 +465,7 @@ class Neo4jStore:
         return WriteOutcome(episode_ids, new_ids, cubes, entity_ids, superseded)
 
     def check_write(self, actor: str, cube_id: str) -> WriteCheck | None:
-        def fn(tx: ManagedTransaction) -> WriteCheck | None:
+        def fn(tx: _Runner) -> WriteCheck | None:
             rows = self._run(tx, "cubes/get_for_write", actor=actor, id=cube_id)
             if not rows:
                 return None
@@ -488,11 +513,10 @@ class Neo4jStore:
         """Several current cubes in one read (the caller's write was already audited)."""
         if not ids:
             return []
+        return self._read("get cubes",
+                                     lambda session: self._get_cubes_tx(session, actor, ids))
 
-        return self._read("get cubes", lambda tx: self._get_cubes_tx(tx, actor, ids))
-
-    def _get_cubes_tx(self, tx: ManagedTransaction, actor: str,
-                      ids: list[str]) -> list[StoredCube]:
+    def _get_cubes_tx(self, tx: _Runner, actor: str, ids: list[str]) -> list[StoredCube]:
         return [_row_with_text_times(r)
                 for r in self._run(tx, "cubes/get_many", actor=actor, ids=ids)]
 
@@ -518,54 +542,69 @@ class Neo4jStore:
         return self._write("history", fn)
 
     def retrieve(self, actor: str, queries: Sequence[ChannelQuery]) -> list[ChannelRows]:
-        """Run retrieval channels (search/<retriever>.cypher) in one read transaction.
+        """Run retrieval channels (search/<retriever>.cypher) as one read statement
+        (graphmem.store.channel_union), each channel's rows apart.
 
         An `ann` channel (over a vector index shared by all users, graphmem.retrieval.channels)
         is over-fetched in proportion to the actor's share of the graph; when ACL filtering
-        leaves fewer than k, the ANN query runs again with four times the candidates, and only
-        then an exact scan of the readable scopes (which is exact but grows with the actor's
-        cubes)."""
+        leaves fewer than k, the ANN query runs again alone with four times the candidates, and
+        only then an exact scan of the readable scopes (which is exact but grows with the
+        actor's cubes)."""
 
-        return self._read(_search_label(queries), lambda tx: self._retrieve_tx(tx, actor, queries))
+        return self._read(_search_label(queries),
+                                     lambda session: self._channels(session, actor, queries))
 
     def retrieve_then_read(self, actor: str, queries: Sequence[ChannelQuery],
                            choose: Callable[[list[ChannelRows]], list[str]]
                            ) -> list[StoredCube]:
         """retrieve(), then the current cubes of the ids `choose` names (from those rows and
-        whatever else it waits for), read whole in the same transaction."""
+        whatever else it waits for), read whole on the same connection."""
 
-        def fn(tx: ManagedTransaction) -> list[StoredCube]:
-            ids = choose(self._retrieve_tx(tx, actor, queries))
-            return self._get_cubes_tx(tx, actor, ids) if ids else []
+        def fn(session: Session) -> list[StoredCube]:
+            ids = choose(self._channels(session, actor, queries))
+            return self._get_cubes_tx(session, actor, ids) if ids else []
 
         return self._read(f"{_search_label(queries)} and hits", fn)
 
-    def _retrieve_tx(self, tx: ManagedTransaction, actor: str,
-                     queries: Sequence[ChannelQuery]) -> list[ChannelRows]:
-        out = []
-        for q in queries:
-            started = time.perf_counter()
-            rows = self._channel_rows(tx, actor, q)
-            out.append(ChannelRows([_row_with_text_times(r) for r in rows],
-                                   (time.perf_counter() - started) * 1000.0))
-        return out
+    def _channels(self, session: Session, actor: str,
+                  queries: Sequence[ChannelQuery]) -> list[ChannelRows]:
+        started = time.perf_counter()
+        files = [f"search/{q.retriever}" for q in queries]
+        params = [{"actor": actor, **q.params} for q in queries]
+        for i, q in enumerate(queries):
+            if q.ann:
+                share = self._ann_share(session, actor).params(q.retriever)
+                if share["own"] < q.params["k"]:  # the index cannot give k: scan them all
+                    files[i] += "_exact"
+                else:
+                    params[i].update(share, overfetch=1.0)
+        if len(queries) == 1:
+            parts = [self._run(session, files[0], **params[0])]
+        else:
+            text, merged = channel_union.union(
+                [(self._q[f], p) for f, p in zip(files, params, strict=True)])
+            parts = [[] for _ in queries]
+            for row in session.run(text, merged):
+                parts[row[channel_union.PART_COLUMN]].append(row)
+        for i, q in enumerate(queries):
+            if q.ann and "overfetch" in params[i] and len(parts[i]) < q.params["k"]:
+                parts[i] = self._widen(session, q, {**params[i], "overfetch": 4.0})
+        ms = (time.perf_counter() - started) * 1000.0  # one statement: the group's time
+        return [ChannelRows([_row_with_text_times(r) for r in rows], ms) for rows in parts]
 
-    def _channel_rows(self, tx: ManagedTransaction, actor: str, q: ChannelQuery) -> list[Any]:
-        query = f"search/{q.retriever}"
-        if not q.ann:
-            return self._run(tx, query, actor=actor, **q.params)
-        share = self._ann_share(tx, actor).params(q.retriever)
-        rows = self._run(tx, query, actor=actor, overfetch=1.0, **share, **q.params)
+    def _widen(self, session: Session, q: ChannelQuery, params: dict[str, Any]) -> list[Any]:
+        """An ANN channel that came back short: four times the candidates, then the exact
+        scan."""
+        rows = self._run(session, f"search/{q.retriever}", **params)
         if len(rows) < q.params["k"]:
-            rows = self._run(tx, query, actor=actor, overfetch=4.0, **share, **q.params)
-        if len(rows) < q.params["k"]:
-            rows = self._run(tx, f"{query}_exact", actor=actor, **q.params)
+            rows = self._run(session, f"search/{q.retriever}_exact", actor=params["actor"],
+                             **q.params)
         return rows
 
-    def _ann_share(self, tx: ManagedTransaction, actor: str) -> AnnShare:
+    def _ann_share(self, session: Session, actor: str) -> AnnShare:
         share = self._shares.get(actor)
         if share is None:
-            rows = self._run(tx, "search/ann_share", actor=actor)
+            rows = self._run(session, "search/ann_share", actor=actor)
             if not rows:  # no such principal (yet): nothing to read, nothing to keep
                 return AnnShare(0, 0, 0, 0)
             share = AnnShare.from_row(rows[0])
@@ -574,12 +613,9 @@ class Neo4jStore:
 
     def reader_names(self, actor: str) -> list[str]:
         """The names a question may call the reading principal by (principals/names)."""
-
-        def fn(tx: ManagedTransaction) -> list[str]:
-            rows = self._run(tx, "principals/names", actor=actor)
-            return [str(n) for n in rows[0]["names"]] if rows else []
-
-        return self._read("reader names", fn)
+        rows = self._read("reader names", lambda session: self._run(
+            session, "principals/names", actor=actor))
+        return [str(n) for n in rows[0]["names"]] if rows else []
 
     # --- erasure, export, import --------------------------------------------------------------
 
@@ -644,7 +680,7 @@ class Neo4jStore:
         return self._write("import", fn)
 
     def episode_message_ids(self, actor: str, ids: list[str]) -> dict[str, dict[str, Any]]:
-        def fn(tx: ManagedTransaction) -> dict[str, dict[str, Any]]:
+        def fn(tx: _Runner) -> dict[str, dict[str, Any]]:
             rows = self._run(tx, "episodes/message_ids", actor=actor, ids=ids)
             return {r["id"]: _native(dict(r)) for r in rows}
 
@@ -675,14 +711,14 @@ class Neo4jStore:
         return self._write("create key", fn)
 
     def key_for_hash(self, key_hash: str) -> ApiKeyRow | None:
-        def fn(tx: ManagedTransaction) -> ApiKeyRow | None:
+        def fn(tx: _Runner) -> ApiKeyRow | None:
             rows = self._run(tx, "keys/lookup", hash=key_hash)
             return self._key_row(rows[0]) if rows else None
 
         return self._read("look up key", fn)
 
     def list_keys(self, principal: str | None) -> list[ApiKeyRow]:
-        def fn(tx: ManagedTransaction) -> list[ApiKeyRow]:
+        def fn(tx: _Runner) -> list[ApiKeyRow]:
             return [self._key_row(r) for r in self._run(tx, "keys/list", principal=principal)]
 
         return self._read("list keys", fn)
@@ -730,14 +766,14 @@ class Neo4jStore:
 
     def recent_audit(self, principal: str, limit: int) -> list[dict[str, Any]]:
         self._audit_buffer.flush()  # the trail a reader sees includes queued search events
-        def fn(tx: ManagedTransaction) -> list[dict[str, Any]]:
+        def fn(tx: _Runner) -> list[dict[str, Any]]:
             rows = self._run(tx, "audit/recent", principal=principal, limit=limit)
             return [_native(dict(r["event"])) for r in rows]
 
         return self._read("audit", fn)
 
     def stats(self) -> dict[str, int]:
-        def fn(tx: ManagedTransaction) -> dict[str, int]:
+        def fn(tx: _Runner) -> dict[str, int]:
             rows = self._run(tx, "admin/stats")
             return {k: int(v) for k, v in dict(rows[0]).items()}
 
@@ -748,15 +784,14 @@ class Neo4jStore:
             s.run(self._q["admin/wipe"]).consume()
 
     def read_query(self, name: str, /, **params: Any) -> list[dict[str, Any]]:
-        """Run one named read query file in its own transaction; rows as plain dicts."""
+        """Run one named read query file; rows as plain dicts."""
         return self.read_queries([(name, params)])[0]
 
     def read_queries(self, queries: Sequence[tuple[str, dict[str, Any]]]
                      ) -> list[list[dict[str, Any]]]:
-        """Several named read queries in one transaction (one round of begin and commit,
-        and one snapshot), each one's rows as plain dicts."""
+        """Several named read queries on one connection, each one's rows as plain dicts."""
 
-        def fn(tx: ManagedTransaction) -> list[list[dict[str, Any]]]:
+        def fn(tx: _Runner) -> list[list[dict[str, Any]]]:
             return [[_native(dict(r)) for r in self._run(tx, name, **params)]
                     for name, params in queries]
 

@@ -220,14 +220,15 @@ class ChannelRows:
 class SearchStore(CubeReader, Protocol):
     """The retrieval channels (cypher/search), each with the ACL inside.
 
-    `retrieve` runs the channels it is given in one read transaction, one after another (the
-    retriever runs two such groups side by side: fewer transactions than one per channel, and
-    still Python and Neo4j at work together; benchmarks/README.md). A channel's rows carry only
+    `retrieve` runs the channels it is given as one read statement (the retriever runs two
+    such groups side by side: fewer round trips than one per channel, and still Python and
+    Neo4j at work together; benchmarks/README.md). A channel's rows carry only
     what ranking reads (id, text, kind, category, owner, speaker, priority, created_at, source
     turns): whole cubes are read once, for the hits that are returned, since reading and
     decoding every candidate's full property map (its timestamps above all) cost more than the
-    index lookups themselves. `retrieve_then_read` reads those hits in the channels'
-    transaction, once its `choose` (which may wait for the other group) has named them."""
+    index lookups themselves. `retrieve_then_read` reads those hits right after its channels,
+    on the same connection, once its `choose` (which may wait for the other group) has named
+    them."""
 
     def retrieve(self, actor: str, queries: Sequence[ChannelQuery]) -> list[ChannelRows]: ...
     def retrieve_then_read(self, actor: str, queries: Sequence[ChannelQuery],
@@ -237,8 +238,8 @@ class SearchStore(CubeReader, Protocol):
 
 
 class QueryStore(Protocol):
-    """One named .cypher file in its own transaction: for components (the scheduler) whose
-    queries are theirs alone."""
+    """Named .cypher files run on their own (a write with its audit event in one
+    transaction): for components (the scheduler, ingestion) whose queries are theirs alone."""
 
     def read_query(self, name: str, /, **params: Any) -> list[dict[str, Any]]: ...
     def read_queries(self, queries: Sequence[tuple[str, dict[str, Any]]]

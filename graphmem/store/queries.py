@@ -1,4 +1,5 @@
-"""Loads the .cypher files that hold every query, so Python never assembles Cypher text."""
+"""Loads the .cypher files that hold every query, so Python never writes query logic (it only
+joins whole channel files into one statement: graphmem.store.channel_union)."""
 
 from __future__ import annotations
 
