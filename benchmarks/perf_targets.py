@@ -16,9 +16,14 @@ repeated query through the LRU.
 
     flock /tmp/graphmem-bench.lock python -m benchmarks.perf_targets --size 100000
 
-Runs against the benchmark server (ports 27687/27474, its own data dir), which it fills with
-synthetic cubes (benchmarks/synthetic.py) up to --size; --uri names another server (which is
-then written to, never wiped). Writes benchmarks/results/perf_targets.json.
+The yardstick's single-query p50 is measured twice, once the servers idle at the start and
+again right before the searches, and the faster of the two divides: a yardstick slowed by a
+busy machine (PyTorch suffers more from contention than ONNX Runtime) would flatter every
+ratio.
+
+Runs against the performance server (ports 37687/37474, its own data dir), which it fills
+with synthetic cubes (benchmarks/synthetic.py) up to --size; --uri names another server
+(which is then written to, never wiped). Writes benchmarks/results/perf_targets.json.
 """
 
 from __future__ import annotations
@@ -114,6 +119,8 @@ def main() -> None:
     # The yardstick and the embedder levers, on the messages the ingestion will see.
     texts = [m["content"] for c in conversations(data, args.items, tag, "x")
              for m in c["messages"]]
+    pid = status(settings).pid
+    row["idle_wait_s"] = wait_for_idle([pid]) if pid is not None else 0.0
     yard = SentenceTransformerEmbedder(Settings(embedding_backend="torch"), cache_size=0)
     row["yardstick"] = embedder_stats(yard, queries[:100], texts)
     row["yardstick"]["batch_texts"] = len(texts)
@@ -143,6 +150,8 @@ def main() -> None:
         # Search, interleaved, once Neo4j has finished merging what the loads wrote.
         pid = status(after_settings).pid
         row["settle_s"] = wait_for_idle([pid]) if pid is not None else 0.0
+        row["yardstick"]["single_p50_again_ms"] = float(np.median(
+            [timed(lambda q=q: yard.embed([q + " again"])) for q in queries[:100]]))
         samples: dict[str, list[float]] = {"before": [], "after": []}
         for q in queries[:20]:
             before.search(q + " warm", user_id="bench0", limit=5)
@@ -171,7 +180,9 @@ def main() -> None:
         row["add_before"]["cubes_per_add"] = created["before"] / args.adds
         row["add_after"]["cubes_per_add"] = created["after"] / args.adds
 
-    y_single, y_batch = row["yardstick"]["single_p50_ms"], row["yardstick"]["batch_per_s"]
+    y_single = min(row["yardstick"]["single_p50_ms"], row["yardstick"]["single_p50_again_ms"])
+    y_batch = row["yardstick"]["batch_per_s"]
+    row["yardstick"]["single_p50_used_ms"] = y_single
     targets = {
         "search_p95_over_yardstick": ("<= 2.5", row["search_before"]["p95"] / y_single,
                                       row["search_after"]["p95"] / y_single),
@@ -183,7 +194,9 @@ def main() -> None:
     }
     row["targets"] = {k: {"target": t, "before": b, "after": a}
                       for k, (t, b, a) in targets.items()}
-    print(f"\nyardstick: one query {y_single:.1f} ms p50, batched {y_batch:.0f} msg/s; "
+    print(f"\nyardstick: one query {y_single:.1f} ms p50 (at the start "
+          f"{row['yardstick']['single_p50_ms']:.1f}, before the searches "
+          f"{row['yardstick']['single_p50_again_ms']:.1f}), batched {y_batch:.0f} msg/s; "
           f"{row['cubes']} cubes")
     print(f"{'embedder':<12} {'1 query p50 ms':>15} {'batch msg/s':>12}")
     for b in ("torch", "onnx", "onnx-int8"):
