@@ -118,8 +118,8 @@ def test_graph_walk_reaches_memories_sharing_no_words_with_the_query(mem: GraphM
 
 def test_hits_are_read_whole_after_the_channels_and_after_a_seeded_walk(
         mem: GraphMem, uid: str) -> None:
-    """The hits of a search are read whole right after the vector channels, on their
-    connection (no get_cubes of their own); a walk seeded from the other channels' top hits
+    """The hits of a search are read whole right after the vector channels, in their
+    session (no get_cubes of their own); a walk seeded from the other channels' top hits
     runs after them and its hits are read the same way they look otherwise."""
     ids = _write(mem, uid, [
         ("Lena is my sister.", ["Lena"]),

@@ -181,7 +181,7 @@ class HybridRetriever:
         time went").
 
         With `choose`, once every channel is in it ranks them and names the hits, which this
-        thread then reads whole on the same connection."""
+        thread then reads whole in the same session."""
         groups = [g for g in ([c for c in channels if c.needs_embedding],
                               [c for c in channels if not c.needs_embedding]) if g]
         queries = [[ChannelQuery(c.name, self._params(c, base, config, terms, seeds), c.ann)

@@ -565,7 +565,7 @@ class Neo4jStore:
                            choose: Callable[[list[ChannelRows]], list[str]]
                            ) -> list[StoredCube]:
         """retrieve(), then the current cubes of the ids `choose` names (from those rows and
-        whatever else it waits for), read whole on the same connection."""
+        whatever else it waits for), read whole in the same session."""
 
         def fn(session: Session) -> list[StoredCube]:
             ids = choose(self._channels(session, actor, queries))

@@ -227,7 +227,7 @@ class SearchStore(CubeReader, Protocol):
     turns): whole cubes are read once, for the hits that are returned, since reading and
     decoding every candidate's full property map (its timestamps above all) cost more than the
     index lookups themselves. `retrieve_then_read` reads those hits right after its channels,
-    on the same connection, once its `choose` (which may wait for the other group) has named
+    in the same session, once its `choose` (which may wait for the other group) has named
     them."""
 
     def retrieve(self, actor: str, queries: Sequence[ChannelQuery]) -> list[ChannelRows]: ...
