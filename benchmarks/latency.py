@@ -73,7 +73,8 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 def bench_search(mem: GraphMem, queries: list[str], recipe: str) -> dict[str, Any]:
     """Wall time of the public call, plus the median of each stage the retriever timed
-    (embed, each retriever's query, rank); "bookkeeping" is the rest: audit and heat."""
+    (embed, each retriever's statement, rank; the retrievers of a group run as one statement
+    and each reports the group's time); "bookkeeping" is the rest: audit and heat."""
     samples = []
     stages: dict[str, list[float]] = {}
     for q in queries[:20]:  # warm up plans and caches

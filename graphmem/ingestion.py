@@ -212,8 +212,8 @@ class Ingestor:
     def _known_and_tails(self, items: Sequence[BulkItem], episodes: Sequence[list[EpisodeRow]]
                          ) -> tuple[set[str], dict[tuple[str, str, str], tuple[str, str]]]:
         """The episode ids already stored, and (scope, owner, session) → (id, content) of each
-        session's latest stored turn, for every conversation that goes on a session: one read
-        transaction for the whole call (a single `add` paid one each, about 2.5 ms). A tail
+        session's latest stored turn, for every conversation that goes on a session: one
+        round of reads for the whole call (a single `add` paid one each, about 2.5 ms). A tail
         is looked up even when the conversation's first turn turns out to be known; it is
         then not used (_continue_session)."""
         wanted: dict[str, dict[tuple[str, str, str], None]] = {}

@@ -448,7 +448,14 @@ def test_channels_in_one_statement_match_each_alone(mem: GraphMem, uid: str) -> 
     order, as when it runs alone, and each keeps the ACL of the reader."""
     _write(mem, uid, [("I live in Porto near the river", ["Porto"]),
                       ("My sister Ana moved to Porto last year", ["Ana", "Porto"]),
-                      ("I prefer aisle seats on long flights", [])])
+                      ("I prefer aisle seats on long flights", [])]
+           # Enough cubes and preferences that both ANN channels query their index (with
+           # their renamed $total, $own and $overfetch) instead of going to the exact scan.
+           + [(f"Note {i}: the ferry to Porto leaves at {i % 12 + 1} o'clock", ["Porto"])
+              for i in range(32)])
+    for text in ("I prefer window seats in trains.", "I like quiet hotels near Porto.",
+                 "I prefer tea over coffee."):
+        mem.remember(text, user_id=uid, kind=CubeKind.PREFERENCE)
     mem.add([{"role": "user", "content": "I love jazz concerts in Porto."}], user_id=uid)
     other = f"{uid}-other"
     mem.remember("I live in Lisbon", user_id=other)
@@ -459,8 +466,19 @@ def test_channels_in_one_statement_match_each_alone(mem: GraphMem, uid: str) -> 
     config = RECIPES["hybrid"]
     queries = [ChannelQuery(c.name, HybridRetriever._params(c, base, config, term_query(query),
                                                             []), c.ann) for c in CHANNELS]
+    ran: list[str] = []
+    run = mem.store._run
+
+    def spy(tx: Any, query: str, /, **params: Any) -> list[Any]:
+        ran.append(query)
+        return run(tx, query, **params)
+
     together = mem.store.retrieve(f"user:{uid}", queries)
+    mem.store._run = spy  # type: ignore[method-assign]
     alone = [mem.store.retrieve(f"user:{uid}", [q])[0] for q in queries]
+    mem.store._run = run  # type: ignore[method-assign]
+    assert "search/vector" in ran and "search/preferences" in ran  # the index, not the scan
+    assert not any(q.endswith("_exact") for q in ran)
     assert [[r.props["id"] for r in t.rows] for t in together] == \
         [[r.props["id"] for r in a.rows] for a in alone]
     by_name = {q.retriever: t.rows for q, t in zip(queries, together, strict=True)}

@@ -41,7 +41,8 @@ def union(parts: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, A
 def _same_everywhere(name: str, parts: Sequence[tuple[str, dict[str, Any]]]) -> bool:
     first = parts[0][1].get(name, _MISSING)
     return first is not _MISSING and all(
-        params.get(name, _MISSING) == first for _, params in parts[1:])
+        type(value := params.get(name, _MISSING)) is type(first) and value == first
+        for _, params in parts[1:])  # 1 == 1.0 == True, but Cypher tells them apart
 
 
 def _renamed(part: int, name: str) -> str:

@@ -303,9 +303,11 @@ class Neo4jStore:
         exists from its first write on, the ACL and ownership checks pass, and the owner and
         scope are locked against a concurrent erasure (cypher/acl/begin_write.cypher).
 
-        The checks run first and the principal is made (acl/ensure_principal) only when they
-        find it or its own scope missing, then they run again: a statement less for every
-        write but a principal's first (one round trip, about 1.3 ms of an add)."""
+        The checks run first, and the principal is made (acl/ensure_principal) only when they
+        find it missing, or find it writing its own scope without a write grant; then they
+        run again. A statement less for every write but a principal's first (one round trip,
+        about 1.3 ms of an add). An existing principal writing another scope no longer has a
+        missing own scope made again on the way."""
         acting = Principal.parse(actor)
         params = {"actor": actor, "owner": owner, "scope": scope,
                   "owner_scope": Principal.parse(owner).own_scope}
@@ -575,6 +577,8 @@ class Neo4jStore:
 
     def _channels(self, session: Session, actor: str,
                   queries: Sequence[ChannelQuery]) -> list[ChannelRows]:
+        if not queries:
+            return []
         started = time.perf_counter()
         files = [f"search/{q.retriever}" for q in queries]
         params = [{"actor": actor, **q.params} for q in queries]
@@ -593,6 +597,9 @@ class Neo4jStore:
             parts = [[] for _ in queries]
             for row in session.run(text, merged):
                 parts[row[channel_union.PART_COLUMN]].append(row)
+            # Each file orders its rows by score; a union does not promise to keep that order
+            # (Neo4j's runtimes do today), and ranking reads positions. Stable: ties keep it.
+            parts = [sorted(rows, key=lambda r: -(r["score"] or 0.0)) for rows in parts]
         for i, q in enumerate(queries):
             if q.ann and "overfetch" in params[i] and len(parts[i]) < q.params["k"]:
                 parts[i] = self._widen(session, q, {**params[i], "overfetch": 4.0})
@@ -796,7 +803,7 @@ class Neo4jStore:
 
     def read_queries(self, queries: Sequence[tuple[str, dict[str, Any]]]
                      ) -> list[list[dict[str, Any]]]:
-        """Several named read queries on one connection, each one's rows as plain dicts."""
+        """Several named read queries in one session, each one's rows as plain dicts."""
 
         def fn(tx: _Runner) -> list[list[dict[str, Any]]]:
             return [[_native(dict(r)) for r in self._run(tx, name, **params)]

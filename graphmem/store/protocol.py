@@ -214,7 +214,7 @@ class ChannelQuery:
 @dataclass
 class ChannelRows:
     rows: list[StoredCube]
-    ms: float  # the channel's own time inside the shared transaction
+    ms: float  # its group's statement time (the channels of a group run as one statement)
 
 
 class SearchStore(CubeReader, Protocol):
