@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -84,3 +85,21 @@ def count_user_nodes(driver: Driver, user_id: str, database: str = "neo4j") -> d
         database_=database,
     )
     return dict(records[0])
+
+
+@contextmanager
+def named_queries(mem: GraphMem) -> Iterator[list[str]]:
+    """The names of the .cypher files the store runs one by one (`Neo4jStore._run`) while the
+    block runs; a channel group joined into one statement is not among them."""
+    seen: list[str] = []
+    run = mem.store._run
+
+    def spy(tx: Any, query: str, /, **params: Any) -> list[Any]:
+        seen.append(query)
+        return run(tx, query, **params)
+
+    mem.store._run = spy  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        mem.store._run = run  # type: ignore[method-assign]

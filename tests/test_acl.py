@@ -10,6 +10,7 @@ import pytest
 
 from graphmem.api import GraphMem
 from graphmem.errors import NotFound, PermissionDenied
+from tests.conftest import named_queries
 
 
 @pytest.fixture
@@ -110,20 +111,12 @@ def test_a_write_makes_its_principal_once_and_checks_every_time(mem: GraphMem) -
     ACL check (no acl/ensure_principal), and a write by a principal whose own scope was
     removed makes it again."""
     user = f"carol{uuid.uuid4().hex[:8]}"
-    seen: list[str] = []
-    run = mem.store._run
-
-    def spy(tx: object, query: str, /, **params: object) -> list[object]:
-        seen.append(query)
-        return run(tx, query, **params)  # type: ignore[arg-type]
-
-    mem.store._run = spy  # type: ignore[method-assign]
-    mem.remember("I keep bees.", user_id=user)
-    assert seen.count("acl/ensure_principal") == 1 and seen.count("acl/begin_write") == 2
-    seen.clear()
-    mem.remember("My hives are on the roof.", user_id=user)
-    assert "acl/ensure_principal" not in seen and seen.count("acl/begin_write") == 1
-    mem.store._run = run  # type: ignore[method-assign]
+    with named_queries(mem) as seen:
+        mem.remember("I keep bees.", user_id=user)
+        assert seen.count("acl/ensure_principal") == 1 and seen.count("acl/begin_write") == 2
+        seen.clear()
+        mem.remember("My hives are on the roof.", user_id=user)
+        assert "acl/ensure_principal" not in seen and seen.count("acl/begin_write") == 1
     with mem.store._driver.session() as session:  # the own scope's write grant is gone
         session.run("MATCH (:Principal {id: $p})-[r:CAN_WRITE]->(:Scope) DELETE r",
                     p=f"user:{user}").consume()

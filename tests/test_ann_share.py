@@ -12,6 +12,7 @@ from graphmem.models import CubeKind
 from graphmem.retrieval import SearchConfig
 from graphmem.retrieval.config import RetrieverConfig
 from graphmem.store.ann_share import AnnShare, ShareCache
+from tests.conftest import named_queries
 
 
 class _Clock:
@@ -47,22 +48,9 @@ def test_the_cache_is_bounded_and_ttl_zero_keeps_nothing() -> None:
     assert off.get("a") is None
 
 
-def _count_share_queries(mem: GraphMem) -> list[str]:
-    seen: list[str] = []
-    run = mem.store._run
-
-    def spy(tx: Any, query: str, /, **params: Any) -> list[Any]:
-        seen.append(query)
-        return run(tx, query, **params)
-
-    mem.store._run = spy  # type: ignore[method-assign]
-    return seen
-
-
 def test_searches_count_the_share_once_per_ttl(mem: GraphMem, uid: str) -> None:
     mem.remember("I prefer window seats on planes.", user_id=uid, kind=CubeKind.PREFERENCE)
     mem.remember("My sister lives in Porto.", user_id=uid)
-    seen = _count_share_queries(mem)
     consulted: list[str] = []
     share = mem.store._ann_share
 
@@ -71,8 +59,9 @@ def test_searches_count_the_share_once_per_ttl(mem: GraphMem, uid: str) -> None:
         return share(session, actor)
 
     mem.store._ann_share = spy  # type: ignore[method-assign]
-    for question in ("Where does my sister live?", "Which seat do I like?", "Porto?"):
-        assert mem.search(question, user_id=uid, limit=2)
+    with named_queries(mem) as seen:
+        for question in ("Where does my sister live?", "Which seat do I like?", "Porto?"):
+            assert mem.search(question, user_id=uid, limit=2)
     assert seen.count("search/ann_share") == 1
     # Both ANN channels of each of the three searches asked for it.
     assert consulted == [f"user:{uid}"] * 6

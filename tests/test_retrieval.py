@@ -32,6 +32,7 @@ from graphmem.retrieval.pipeline import HybridRetriever, reserve_slots
 from graphmem.retrieval.rank import mmr
 from graphmem.store.ann_share import AnnShare
 from graphmem.store.protocol import ChannelQuery, EntityRow, RelationRow, WriteBatch
+from tests.conftest import named_queries
 
 
 def _write(mem: GraphMem, uid: str, items: list[tuple[str, list[str]]],
@@ -466,17 +467,9 @@ def test_channels_in_one_statement_match_each_alone(mem: GraphMem, uid: str) -> 
     config = RECIPES["hybrid"]
     queries = [ChannelQuery(c.name, HybridRetriever._params(c, base, config, term_query(query),
                                                             []), c.ann) for c in CHANNELS]
-    ran: list[str] = []
-    run = mem.store._run
-
-    def spy(tx: Any, query: str, /, **params: Any) -> list[Any]:
-        ran.append(query)
-        return run(tx, query, **params)
-
     together = mem.store.retrieve(f"user:{uid}", queries)
-    mem.store._run = spy  # type: ignore[method-assign]
-    alone = [mem.store.retrieve(f"user:{uid}", [q])[0] for q in queries]
-    mem.store._run = run  # type: ignore[method-assign]
+    with named_queries(mem) as ran:
+        alone = [mem.store.retrieve(f"user:{uid}", [q])[0] for q in queries]
     assert "search/vector" in ran and "search/preferences" in ran  # the index, not the scan
     assert not any(q.endswith("_exact") for q in ran)
     assert [[r.props["id"] for r in t.rows] for t in together] == \

@@ -2,8 +2,8 @@
 
 Each public method is one transaction that runs the operation's .cypher file and, in the same
 transaction, its audit event; a read runs its statements each on its own (auto-commit,
-`_read`). Driver errors are translated into
-GraphMem errors here, so no layer above ever sees a neo4j exception or a session.
+`_read`). Driver errors are translated into GraphMem errors here, so no layer above ever sees
+a neo4j exception or a session.
 """
 
 from __future__ import annotations
@@ -522,8 +522,7 @@ class Neo4jStore:
         """Several current cubes in one read (the caller's write was already audited)."""
         if not ids:
             return []
-        return self._read("get cubes",
-                                     lambda session: self._get_cubes_tx(session, actor, ids))
+        return self._read("get cubes", lambda session: self._get_cubes_tx(session, actor, ids))
 
     def _get_cubes_tx(self, tx: _Runner, actor: str, ids: list[str]) -> list[StoredCube]:
         return [_row_with_text_times(r)
@@ -561,7 +560,7 @@ class Neo4jStore:
         actor's cubes)."""
 
         return self._read(_search_label(queries),
-                                     lambda session: self._channels(session, actor, queries))
+                          lambda session: self._channels(session, actor, queries))
 
     def retrieve_then_read(self, actor: str, queries: Sequence[ChannelQuery],
                            choose: Callable[[list[ChannelRows]], list[str]]
