@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from neo4j import Driver
@@ -178,3 +179,29 @@ def test_graphmem_ingest_prefeval_file_is_idempotent(neo4j_settings: Settings, u
     second = CliRunner().invoke(app, ["ingest", str(path), "--user", uid], env=env)
     assert second.exit_code == 0
     assert "0 new episodes, 0 new cubes" in " ".join(second.output.split())
+
+
+def test_an_add_writes_in_three_statements(mem: GraphMem, uid: str) -> None:
+    """After the ACL check, what an add writes goes as one statement and the supersession,
+    audit event and read-back as a second (graphmem.store.statement_sequence): three
+    statements in one transaction where there were eight, with the same outcome."""
+    mem.add([{"role": "user", "content": "I love spicy food."}], user_id=uid)
+    ran: list[str] = []
+    write = mem.store._write
+
+    def spy(what: str, fn: Any) -> Any:
+        def counted(tx: Any) -> Any:
+            run = tx.run
+            tx.run = lambda query, *a, **k: (ran.append(query), run(query, *a, **k))[1]
+            return fn(tx)
+        return write(what, counted)
+
+    mem.store._write = spy  # type: ignore[method-assign]
+    later = mem.add([{"role": "user", "content": "I hate spicy food since my trip to Lima."}],
+                    user_id=uid)
+    mem.store._write = write  # type: ignore[method-assign]
+    assert len(ran) == 3
+    assert len(later.superseded) == 1
+    prefs = [c for c in later.cubes if c.meta.kind.value == "preference"]
+    assert prefs and prefs[0].payload.attributes["polarity"] == "negative"
+    assert prefs[0].meta.provenance.episode_ids

@@ -29,13 +29,21 @@ _MISSING = object()
 def union(parts: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
     """One statement for `parts` (each a channel file's text and its parameters): its text and
     parameters. Its rows carry PART_COLUMN, the index of the part they come from."""
+    shared, params = shared_parameters(parts)
+    return _text(tuple(text for text, _ in parts), shared), params
+
+
+def shared_parameters(parts: Sequence[tuple[str, dict[str, Any]]]
+                      ) -> tuple[frozenset[str], dict[str, Any]]:
+    """The names every part sends with the same value, and the statement's parameters: those
+    once under their own name, the others once per part as `p<i>_<name>`."""
     names = {name for _, params in parts for name in params}
     shared = frozenset(name for name in names if _same_everywhere(name, parts))
     params: dict[str, Any] = {}
     for i, (_, own) in enumerate(parts):
         for name, value in own.items():
             params[name if name in shared else _renamed(i, name)] = value
-    return _text(tuple(text for text, _ in parts), shared), params
+    return shared, params
 
 
 def _same_everywhere(name: str, parts: Sequence[tuple[str, dict[str, Any]]]) -> bool:
@@ -53,10 +61,11 @@ def _renamed(part: int, name: str) -> str:
 def _text(texts: tuple[str, ...], shared: frozenset[str]) -> str:
     columns = ", ".join(CHANNEL_COLUMNS)
     return "\nUNION ALL\n".join(
-        f"CALL () {{\n{_rename(text, i, shared)}\n}}\nRETURN {i} AS {PART_COLUMN}, {columns}"
+        f"CALL () {{\n{renamed_text(text, i, shared)}\n}}\nRETURN {i} AS {PART_COLUMN}, {columns}"
         for i, text in enumerate(texts))
 
 
-def _rename(text: str, part: int, shared: frozenset[str]) -> str:
+def renamed_text(text: str, part: int, shared: frozenset[str]) -> str:
+    """`text` with each parameter not in `shared` renamed for part `part`."""
     return _PARAM.sub(lambda m: m.group(0) if m.group(1) in shared
                       else "$" + _renamed(part, m.group(1)), text)

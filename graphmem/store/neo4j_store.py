@@ -30,7 +30,7 @@ from graphmem.errors import (
 )
 from graphmem.principals import Principal
 from graphmem.settings import Settings
-from graphmem.store import channel_union
+from graphmem.store import channel_union, statement_sequence
 from graphmem.store.ann_share import AnnShare, ShareCache
 from graphmem.store.audit_buffer import AuditBuffer
 from graphmem.store.protocol import (
@@ -47,6 +47,7 @@ from graphmem.store.protocol import (
     WriteOutcome,
 )
 from graphmem.store.queries import Queries, split_statements
+from graphmem.store.statement_sequence import Part
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,10 @@ _TEMPORAL_AS_TEXT = ("created_at", "updated_at", "expires_at", "heat_at", "hot_s
                      "last_hit_at", "status_changed_at", "imported_at")
 
 
+def _created_ids(outcome: WriteOutcome) -> list[str]:
+    return list(dict.fromkeys(c.id for c in outcome.cubes if c.created))
+
+
 def _row_with_text_times(record: Any) -> StoredCube:
     row = _stored(record)
     for key in _TEMPORAL_AS_TEXT:
@@ -124,6 +129,10 @@ def _search_label(queries: Sequence[ChannelQuery]) -> str:
 
 
 class Neo4jStore:
+    # The files an add runs joined into statements (graphmem.store.statement_sequence).
+    SEQUENCED = ("episodes/write", "entities/merge", "cubes/create", "entities/relate",
+                 "cubes/supersede", "audit/record", "cubes/get_many")
+
     def __init__(self, settings: Settings, driver: Driver | None = None) -> None:
         self._settings = settings
         self._q = Queries()
@@ -234,29 +243,19 @@ class Neo4jStore:
     def _run(self, tx: _Runner, query: str, /, **params: Any) -> list[Any]:
         return list(tx.run(self._q[query], **params))
 
-    def _audit_tx(
-        self,
-        tx: ManagedTransaction,
-        actor: str,
-        action: str,
-        *,
-        targets: list[str],
-        scope: str | None = None,
-        subject: str | None = None,
-        result: str = "ok",
-        detail: str | None = None,
-    ) -> None:
-        self._run(
-            tx,
-            "audit/record",
-            actor=actor,
-            action=action,
-            targets=targets,
-            scope=scope,
-            subject=subject,
-            result=result,
-            detail=detail,
-        )
+    def _audit_tx(self, tx: ManagedTransaction, actor: str, action: str, *,
+                  targets: list[str], scope: str | None = None, subject: str | None = None,
+                  result: str = "ok", detail: str | None = None) -> None:
+        self._run(tx, "audit/record", **self._audit_params(
+            actor, action, targets=targets, scope=scope, subject=subject, result=result,
+            detail=detail))
+
+    @staticmethod
+    def _audit_params(actor: str, action: str, *, targets: list[str], scope: str | None = None,
+                      subject: str | None = None, result: str = "ok",
+                      detail: str | None = None) -> dict[str, Any]:
+        return {"actor": actor, "action": action, "targets": targets, "scope": scope,
+                "subject": subject, "result": result, "detail": detail}
 
     # --- schema -------------------------------------------------------------------------------
 
@@ -399,63 +398,84 @@ class Neo4jStore:
 
     def write_batch(self, actor: str, batch: WriteBatch) -> WriteOutcome:
         """Episodes, entities, cubes, relations and the audit event: one transaction."""
-        return self._write("add", lambda tx: self._write_batch_tx(tx, actor, batch))
+        return self._write("add", lambda tx: self._write_batch_tx(tx, actor, batch)[0])
 
     def write_batches(self, batches: list[tuple[str, WriteBatch]]) -> list[WriteOutcome]:
         """Several (actor, batch) writes, in order, in one transaction: a bulk ingest pays
         one commit (and one log flush) per batch of conversations instead of one each. Each
         keeps its own ACL check and audit event; all commit together or none does."""
         def fn(tx: ManagedTransaction) -> list[WriteOutcome]:
-            outcomes = [self._write_batch_tx(tx, actor, batch) for actor, batch in batches]
-            # The created cubes as each actor reads them, once every batch is written (a later
-            # batch may supersede an earlier one's preference): read here, one read per actor,
-            # not in a read transaction of its own after the commit.
-            created = [list(dict.fromkeys(c.id for c in o.cubes if c.created)) for o in outcomes]
-            by_id: dict[str, StoredCube] = {}
-            for actor in dict.fromkeys(a for a, _ in batches):
-                ids = [i for (a, _), own in zip(batches, created, strict=True) if a == actor
-                       for i in own]
-                if ids:
-                    by_id.update((c.props["id"], c) for c in self._get_cubes_tx(tx, actor, ids))
-            for outcome, own in zip(outcomes, created, strict=True):
-                outcome.stored = [by_id[i] for i in own if i in by_id]
+            outcomes: list[WriteOutcome] = []
+            read: dict[str, list[dict[str, Any]]] = {}
+            for i, (actor, batch) in enumerate(batches):
+                last = i == len(batches) - 1
+                outcome, read = self._write_batch_tx(
+                    tx, actor, batch,
+                    read_back=(lambda o: self._read_back(batches, [*outcomes, o])) if last
+                    else None)
+                outcomes.append(outcome)
+            by_id = {c.props["id"]: c for rows in read.values()
+                     for c in map(_row_with_text_times, rows)}
+            for outcome in outcomes:
+                outcome.stored = [by_id[i] for i in _created_ids(outcome) if i in by_id]
             return outcomes
 
         return self._write("add", fn) if batches else []
 
-    def _write_batch_tx(self, tx: ManagedTransaction, actor: str,
-                        batch: WriteBatch) -> WriteOutcome:
+    def _read_back(self, batches: list[tuple[str, WriteBatch]],
+                   outcomes: list[WriteOutcome]) -> dict[str, Part]:
+        """The created cubes as each actor reads them, once every batch is written (a later
+        batch may supersede an earlier one's preference): one cubes/get_many per actor, in
+        the last batch's closing statement rather than in a read transaction after the
+        commit."""
+        parts: dict[str, Part] = {}
+        for actor in dict.fromkeys(a for a, _ in batches):
+            ids = [i for (a, _), o in zip(batches, outcomes, strict=True) if a == actor
+                   for i in _created_ids(o)]
+            if ids:
+                parts[f"cubes/get_many {actor}"] = Part(
+                    self._q["cubes/get_many"], ("cube", "episode_ids", "entities", "access"),
+                    {"actor": actor, "ids": ids})
+        return parts
+
+    def _write_batch_tx(
+        self, tx: ManagedTransaction, actor: str, batch: WriteBatch, *,
+        read_back: Callable[[WriteOutcome], dict[str, Part]] | None = None,
+    ) -> tuple[WriteOutcome, dict[str, list[dict[str, Any]]]]:
+        """Two statements after the ACL check: what the batch writes, then supersession and
+        the audit event, with `read_back`'s reads of the outcome at their end. Returns the
+        outcome and those reads' rows."""
         self._begin_write(tx, actor, batch.scope, batch.subject or actor)
-        episode_ids: list[str] = []
-        new_ids: list[str] = []
-        if batch.episodes:  # the links, names and reply context all come from episodes
-            rows = self._run(
-                tx, "episodes/write", actor=actor, scope=batch.scope,
-                rows=[vars(e) for e in batch.episodes],
+        # Episodes (with the links, names and reply context they carry), entities, cubes and
+        # relations: one statement, each file in turn (graphmem.store.statement_sequence).
+        parts: dict[str, Part] = {}
+        if batch.episodes:
+            parts["episodes/write"] = Part(self._q["episodes/write"], ("id", "is_new"), dict(
+                actor=actor, scope=batch.scope, rows=[vars(e) for e in batch.episodes],
                 pairs=[{"prev": a, "next": b} for a, b in batch.session_links],
                 principal=batch.subject or actor, names=batch.subject_names,
-                extensions=[{"episode": e, "text": t} for e, t in batch.context_extensions])
-            episode_ids = [r["id"] for r in rows]
-            new_ids = [r["id"] for r in rows if r["is_new"]]
-            if len(rows) != len(batch.episodes):
-                raise _lost_scope(actor, batch.scope)
-        entity_ids: list[str] = []
+                extensions=[{"episode": e, "text": t} for e, t in batch.context_extensions]))
         if batch.entities:
-            rows = self._run(tx, "entities/merge", actor=actor, scope=batch.scope,
-                             rows=[vars(e) for e in batch.entities])
-            entity_ids = [r["id"] for r in rows]
-            if len(rows) != len(batch.entities):
-                raise _lost_scope(actor, batch.scope)
-        cubes: list[CubeWrite] = []
+            parts["entities/merge"] = Part(self._q["entities/merge"], ("id",), dict(
+                actor=actor, scope=batch.scope, rows=[vars(e) for e in batch.entities]))
         if batch.cubes:
-            rows = self._run(tx, "cubes/create", actor=actor, scope=batch.scope,
-                             rows=[vars(c) for c in batch.cubes])
-            cubes = [CubeWrite(r["requested_id"], r["id"], r["created"]) for r in rows]
-            if len(rows) != len(batch.cubes):
-                raise _lost_scope(actor, batch.scope)
+            parts["cubes/create"] = Part(self._q["cubes/create"], ("requested_id", "id", "created"),
+                                         dict(actor=actor, scope=batch.scope,
+                                              rows=[vars(c) for c in batch.cubes]))
         if batch.relations:
-            self._run(tx, "entities/relate", rows=[vars(r) for r in batch.relations])
-        superseded: list[str] = []
+            parts["entities/relate"] = Part(self._q["entities/relate"], ("related",),
+                                            dict(rows=[vars(r) for r in batch.relations]))
+        written = self._sequence(tx, parts)
+        for name, sent in (("episodes/write", batch.episodes), ("entities/merge", batch.entities),
+                           ("cubes/create", batch.cubes)):
+            if len(written.get(name, [])) != len(sent):
+                raise _lost_scope(actor, batch.scope)
+        episodes = written.get("episodes/write", [])
+        episode_ids = [r["id"] for r in episodes]
+        new_ids = [r["id"] for r in episodes if r["is_new"]]
+        entity_ids = [r["id"] for r in written.get("entities/merge", [])]
+        cubes = [CubeWrite(r["requested_id"], r["id"], r["created"])
+                 for r in written.get("cubes/create", [])]
         props_by_id = {row.props["id"]: row.props for row in batch.cubes}
         created_prefs = [
             {"id": c.id, "topic": p.get("topic"), "category": p.get("category"),
@@ -463,15 +483,31 @@ class Neo4jStore:
             for c in cubes
             if c.created and (p := props_by_id[c.requested_id]).get("kind") == "preference"
         ]
+        # Supersession and the audit event: the second statement.
+        tail: dict[str, Part] = {}
         if created_prefs:
-            rows = self._run(tx, "cubes/supersede", rows=created_prefs,
-                             batch_ids=[c.id for c in cubes],
-                             single_valued=list(batch.single_valued_categories))
-            superseded = [r["old"] for r in rows]
-        self._audit_tx(tx, actor, "add", targets=[c.id for c in cubes if c.created],
-                       scope=batch.scope, subject=batch.subject,
-                       detail=f"episodes={len(new_ids)} cubes={len(cubes)}")
-        return WriteOutcome(episode_ids, new_ids, cubes, entity_ids, superseded)
+            tail["cubes/supersede"] = Part(self._q["cubes/supersede"], ("old",), dict(
+                rows=created_prefs, batch_ids=[c.id for c in cubes],
+                single_valued=list(batch.single_valued_categories)))
+        tail["audit/record"] = Part(self._q["audit/record"], ("id",), self._audit_params(
+            actor, "add", targets=[c.id for c in cubes if c.created], scope=batch.scope,
+            subject=batch.subject, detail=f"episodes={len(new_ids)} cubes={len(cubes)}"))
+        outcome = WriteOutcome(episode_ids, new_ids, cubes, entity_ids)
+        if read_back is not None:
+            tail.update(read_back(outcome))
+        closed = self._sequence(tx, tail)
+        outcome.superseded = [r["old"] for r in closed.pop("cubes/supersede", [])]
+        closed.pop("audit/record")
+        return outcome, closed
+
+    def _sequence(self, tx: ManagedTransaction, parts: dict[str, Part]
+                  ) -> dict[str, list[dict[str, Any]]]:
+        """The named files as one statement, in order: each one's rows."""
+        if not parts:
+            return {}
+        text, params = statement_sequence.sequence(list(parts.values()))
+        record = tx.run(text, params).single(strict=True)
+        return dict(zip(parts, statement_sequence.rows(record, len(parts)), strict=True))
 
     def check_write(self, actor: str, cube_id: str) -> WriteCheck | None:
         def fn(tx: _Runner) -> WriteCheck | None:
