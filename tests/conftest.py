@@ -89,17 +89,24 @@ def count_user_nodes(driver: Driver, user_id: str, database: str = "neo4j") -> d
 
 @contextmanager
 def named_queries(mem: GraphMem) -> Iterator[list[str]]:
-    """The names of the .cypher files the store runs one by one (`Neo4jStore._run`) while the
-    block runs; a channel group joined into one statement is not among them."""
+    """The names of the .cypher files the store runs while the block runs: those it runs one
+    by one (`Neo4jStore._run`) and each file of a write sequence (`Neo4jStore._sequence`); a
+    channel group joined into one statement is not among them."""
     seen: list[str] = []
-    run = mem.store._run
+    run, sequence = mem.store._run, mem.store._sequence
 
     def spy(tx: Any, query: str, /, **params: Any) -> list[Any]:
         seen.append(query)
         return run(tx, query, **params)
 
+    def sequence_spy(tx: Any, parts: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        seen.extend(name.split(" ", 1)[0] for name in parts)
+        return sequence(tx, parts)
+
     mem.store._run = spy  # type: ignore[method-assign]
+    mem.store._sequence = sequence_spy  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         mem.store._run = run  # type: ignore[method-assign]
+        mem.store._sequence = sequence  # type: ignore[method-assign]

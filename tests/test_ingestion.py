@@ -181,10 +181,10 @@ def test_graphmem_ingest_prefeval_file_is_idempotent(neo4j_settings: Settings, u
     assert "0 new episodes, 0 new cubes" in " ".join(second.output.split())
 
 
-def test_an_add_writes_in_three_statements(mem: GraphMem, uid: str) -> None:
-    """After the ACL check, what an add writes goes as one statement and the supersession,
-    audit event and read-back as a second (graphmem.store.statement_sequence): three
-    statements in one transaction where there were eight, with the same outcome."""
+def test_an_add_writes_in_two_statements(mem: GraphMem, uid: str) -> None:
+    """The ACL check and what an add writes go as one statement, the supersession, audit
+    event and read-back as a second (graphmem.store.statement_sequence): two statements in
+    one transaction where there were eight, with the same outcome."""
     mem.add([{"role": "user", "content": "I love spicy food."}], user_id=uid)
     ran: list[str] = []
     write = mem.store._write
@@ -200,7 +200,7 @@ def test_an_add_writes_in_three_statements(mem: GraphMem, uid: str) -> None:
     later = mem.add([{"role": "user", "content": "I hate spicy food since my trip to Lima."}],
                     user_id=uid)
     mem.store._write = write  # type: ignore[method-assign]
-    assert len(ran) == 3
+    assert len(ran) == 2
     assert len(later.superseded) == 1
     prefs = [c for c in later.cubes if c.meta.kind.value == "preference"]
     assert prefs and prefs[0].payload.attributes["polarity"] == "negative"

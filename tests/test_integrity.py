@@ -265,6 +265,33 @@ def test_5_nobody_writes_memories_owned_by_another_user(mem: GraphMem, uid: str,
         c.id for c in mem.list(user_id=victim)]
 
 
+def test_5_a_denied_add_leaves_nothing_though_its_writes_share_the_checks_statement(
+        mem: GraphMem, uid: str, driver: Driver) -> None:
+    """The ACL check and the add's writes are one statement (Neo4jStore._begin_write's
+    `then`): the writes run before Python reads the check, and the denial must roll them all
+    back: no episode, entity, cube or relation in the scope the write could reach."""
+    victim, mallory = uid, f"{uid}m"
+    mem.remember("I am allergic to shellfish.", user_id=victim)
+    scope = mem.create_group(f"g{uid}", actor=f"user:{mallory}")
+    mem.add_member(f"g{uid}", f"user:{victim}", actor=f"user:{mallory}")
+    text = "I stopped eating shellfish after my trip to Lima with Jonas Berg."
+    with pytest.raises(PermissionDenied, match="owned by user:"):
+        mem.add([{"role": "user", "content": text}], user_id=victim, actor=f"user:{mallory}",
+                scope=scope)
+    records, _, _ = driver.execute_query(
+        "RETURN COUNT { MATCH (e:Episode) WHERE e.content = $text } AS episodes, "
+        "COUNT { MATCH (n:Entity {scope: $scope}) } AS entities, "
+        "COUNT { MATCH (c:MemCube {scope: $scope}) } AS cubes, "
+        "COUNT { MATCH (:Entity {scope: $scope})-[:RELATED]-() } AS relations",
+        text=text, scope=scope)
+    assert dict(records[0]) == {"episodes": 0, "entities": 0, "cubes": 0, "relations": 0}
+    mem.add([{"role": "user", "content": text}], actor=f"user:{mallory}", scope=scope)
+    records, _, _ = driver.execute_query(  # the same add, allowed, writes all of them
+        "RETURN COUNT { MATCH (e:Episode) WHERE e.content = $text } AS episodes, "
+        "COUNT { MATCH (n:Entity {scope: $scope}) } AS entities", text=text, scope=scope)
+    assert records[0]["episodes"] == 1 and records[0]["entities"] >= 2
+
+
 def test_5_writing_for_a_user_needs_that_users_consent(mem: GraphMem, uid: str) -> None:
     agent = f"agent:{uid}"
     with pytest.raises(PermissionDenied):

@@ -130,8 +130,8 @@ def _search_label(queries: Sequence[ChannelQuery]) -> str:
 
 class Neo4jStore:
     # The files an add runs joined into statements (graphmem.store.statement_sequence).
-    SEQUENCED = ("episodes/write", "entities/merge", "cubes/create", "entities/relate",
-                 "cubes/supersede", "audit/record", "cubes/get_many")
+    SEQUENCED = ("acl/begin_write", "episodes/write", "entities/merge", "cubes/create",
+                 "entities/relate", "cubes/supersede", "audit/record", "cubes/get_many")
 
     def __init__(self, settings: Settings, driver: Driver | None = None) -> None:
         self._settings = settings
@@ -297,8 +297,9 @@ class Neo4jStore:
                   name=principal.name, scope=principal.own_scope,
                   scope_kind=principal.scope_kind, scope_key=scope_key(principal.own_scope))
 
-    def _begin_write(self, tx: ManagedTransaction, actor: str, scope: str, owner: str) -> None:
-        """First statements of every transaction that stores memory: the acting user or agent
+    def _begin_write(self, tx: ManagedTransaction, actor: str, scope: str, owner: str, *,
+                     then: dict[str, Part] | None = None) -> dict[str, list[dict[str, Any]]]:
+        """First statement of every transaction that stores memory: the acting user or agent
         exists from its first write on, the ACL and ownership checks pass, and the owner and
         scope are locked against a concurrent erasure (cypher/acl/begin_write.cypher).
 
@@ -306,15 +307,28 @@ class Neo4jStore:
         find it missing, or find it writing its own scope without a write grant; then they
         run again. A statement less for every write but a principal's first (one round trip,
         about 1.3 ms of an add). An existing principal writing another scope no longer has a
-        missing own scope made again on the way."""
+        missing own scope made again on the way.
+
+        `then`'s files run in the same statement, after the checks (graphmem.store.
+        statement_sequence): another round trip less. They run before Python reads the
+        checks' answer, so each must hold its own ACL match (as every write file does) or be
+        harmless when the writes before it found no scope; when the checks fail, the error
+        raised here rolls the whole transaction back. After ensure_principal they run again,
+        so they must be idempotent (MERGE) where the first run could have written. Returns
+        their rows."""
         acting = Principal.parse(actor)
         params = {"actor": actor, "owner": owner, "scope": scope,
                   "owner_scope": Principal.parse(owner).own_scope}
-        row = self._run(tx, "acl/begin_write", **params)[0]
+        parts = {"acl/begin_write": Part(self._q["acl/begin_write"],
+                                         ("actor_exists", "may_write_scope", "may_own"), params),
+                 **(then or {})}
+        rows = self._sequence(tx, parts)
+        row = rows.pop("acl/begin_write")[0]
         if acting.kind != "group" and (not row["actor_exists"] or (
                 not row["may_write_scope"] and scope == acting.own_scope)):
             self._ensure_principal_tx(tx, acting)
-            row = self._run(tx, "acl/begin_write", **params)[0]
+            rows = self._sequence(tx, parts)
+            row = rows.pop("acl/begin_write")[0]
         if not row["actor_exists"]:
             raise NotFound(f"no principal {actor}")
         if not row["may_write_scope"] and acting.kind != "group" and scope == acting.own_scope:
@@ -328,6 +342,7 @@ class Neo4jStore:
             raise PermissionDenied(
                 f"{actor} may not write memories owned by {owner}: a write names its own "
                 f"actor as owner, unless {owner} granted it write on its private scope")
+        return rows
 
     def principal_exists(self, principal: str) -> bool:
         def fn(tx: _Runner) -> bool:
@@ -442,12 +457,11 @@ class Neo4jStore:
         self, tx: ManagedTransaction, actor: str, batch: WriteBatch, *,
         read_back: Callable[[WriteOutcome], dict[str, Part]] | None = None,
     ) -> tuple[WriteOutcome, dict[str, list[dict[str, Any]]]]:
-        """Two statements after the ACL check: what the batch writes, then supersession and
-        the audit event, with `read_back`'s reads of the outcome at their end. Returns the
-        outcome and those reads' rows."""
-        self._begin_write(tx, actor, batch.scope, batch.subject or actor)
-        # Episodes (with the links, names and reply context they carry), entities, cubes and
-        # relations: one statement, each file in turn (graphmem.store.statement_sequence).
+        """Two statements: the ACL check and what the batch writes, then supersession and the
+        audit event, with `read_back`'s reads of the outcome at their end. Returns the outcome
+        and those reads' rows."""
+        # The ACL check, then episodes (with the links, names and reply context they carry),
+        # entities, cubes and relations: one statement, each file in turn.
         parts: dict[str, Part] = {}
         if batch.episodes:
             parts["episodes/write"] = Part(self._q["episodes/write"], ("id", "is_new"), dict(
@@ -465,7 +479,7 @@ class Neo4jStore:
         if batch.relations:
             parts["entities/relate"] = Part(self._q["entities/relate"], ("related",),
                                             dict(rows=[vars(r) for r in batch.relations]))
-        written = self._sequence(tx, parts)
+        written = self._begin_write(tx, actor, batch.scope, batch.subject or actor, then=parts)
         for name, sent in (("episodes/write", batch.episodes), ("entities/merge", batch.entities),
                            ("cubes/create", batch.cubes)):
             if len(written.get(name, [])) != len(sent):
