@@ -420,15 +420,26 @@ class Neo4jStore:
         one commit (and one log flush) per batch of conversations instead of one each. Each
         keeps its own ACL check and audit event; all commit together or none does."""
         def fn(tx: ManagedTransaction) -> list[WriteOutcome]:
+            # The created cubes as each actor reads them, once every batch is written (a later
+            # batch may supersede an earlier one's preference). For one actor (every `add`),
+            # the read closes the last batch's closing statement; for several, each actor's
+            # is a statement of its own after it, since a statement with one read per actor
+            # would be a new text, planned again, for every count of actors.
+            actors = list(dict.fromkeys(a for a, _ in batches))
             outcomes: list[WriteOutcome] = []
             read: dict[str, list[dict[str, Any]]] = {}
             for i, (actor, batch) in enumerate(batches):
-                last = i == len(batches) - 1
+                fold = len(actors) == 1 and i == len(batches) - 1
                 outcome, read = self._write_batch_tx(
                     tx, actor, batch,
-                    read_back=(lambda o: self._read_back(batches, [*outcomes, o])) if last
+                    read_back=(lambda o: self._read_back(actors[0], [*outcomes, o])) if fold
                     else None)
                 outcomes.append(outcome)
+            if len(actors) > 1:
+                read = {a: rows for a in actors
+                        if (ids := [i for (b, _), o in zip(batches, outcomes, strict=True)
+                                    if b == a for i in _created_ids(o)])
+                        and (rows := self._run(tx, "cubes/get_many", actor=a, ids=ids))}
             by_id = {c.props["id"]: c for rows in read.values()
                      for c in map(_row_with_text_times, rows)}
             for outcome in outcomes:
@@ -437,21 +448,12 @@ class Neo4jStore:
 
         return self._write("add", fn) if batches else []
 
-    def _read_back(self, batches: list[tuple[str, WriteBatch]],
-                   outcomes: list[WriteOutcome]) -> dict[str, Part]:
-        """The created cubes as each actor reads them, once every batch is written (a later
-        batch may supersede an earlier one's preference): one cubes/get_many per actor, in
-        the last batch's closing statement rather than in a read transaction after the
-        commit."""
-        parts: dict[str, Part] = {}
-        for actor in dict.fromkeys(a for a, _ in batches):
-            ids = [i for (a, _), o in zip(batches, outcomes, strict=True) if a == actor
-                   for i in _created_ids(o)]
-            if ids:
-                parts[f"cubes/get_many {actor}"] = Part(
-                    self._q["cubes/get_many"], ("cube", "episode_ids", "entities", "access"),
-                    {"actor": actor, "ids": ids})
-        return parts
+    def _read_back(self, actor: str, outcomes: list[WriteOutcome]) -> dict[str, Part]:
+        """The cubes `outcomes` created, as `actor` reads them (cubes/get_many)."""
+        ids = [i for o in outcomes for i in _created_ids(o)]
+        return {"cubes/get_many": Part(self._q["cubes/get_many"],
+                                       ("cube", "episode_ids", "entities", "access"),
+                                       {"actor": actor, "ids": ids})} if ids else {}
 
     def _write_batch_tx(
         self, tx: ManagedTransaction, actor: str, batch: WriteBatch, *,

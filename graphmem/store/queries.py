@@ -1,5 +1,6 @@
 """Loads the .cypher files that hold every query, so Python never writes query logic (it only
-joins whole channel files into one statement: graphmem.store.channel_union)."""
+joins whole files into one statement: graphmem.store.channel_union for a search's channels,
+graphmem.store.statement_sequence for an add's writes)."""
 
 from __future__ import annotations
 
