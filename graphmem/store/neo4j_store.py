@@ -311,11 +311,11 @@ class Neo4jStore:
 
         `then`'s files run in the same statement, after the checks (graphmem.store.
         statement_sequence): another round trip less. They run before Python reads the
-        checks' answer, so each must hold its own ACL match (as every write file does) or be
-        harmless when the writes before it found no scope; when the checks fail, the error
-        raised here rolls the whole transaction back. After ensure_principal they run again,
-        so they must be idempotent (MERGE) where the first run could have written. Returns
-        their rows."""
+        checks' answer, so each must first match the actor's write grant on the scope (as
+        every write file does): then a scope the actor may not write, or a principal not
+        made yet, makes them write nothing, and they can run again after ensure_principal.
+        A write the owner did not consent to (`may_own`) is written, and the error raised
+        here rolls the whole transaction back. Returns their rows."""
         acting = Principal.parse(actor)
         params = {"actor": actor, "owner": owner, "scope": scope,
                   "owner_scope": Principal.parse(owner).own_scope}
@@ -479,8 +479,8 @@ class Neo4jStore:
                                          dict(actor=actor, scope=batch.scope,
                                               rows=[vars(c) for c in batch.cubes]))
         if batch.relations:
-            parts["entities/relate"] = Part(self._q["entities/relate"], ("related",),
-                                            dict(rows=[vars(r) for r in batch.relations]))
+            parts["entities/relate"] = Part(self._q["entities/relate"], ("related",), dict(
+                actor=actor, scope=batch.scope, rows=[vars(r) for r in batch.relations]))
         written = self._begin_write(tx, actor, batch.scope, batch.subject or actor, then=parts)
         for name, sent in (("episodes/write", batch.episodes), ("entities/merge", batch.entities),
                            ("cubes/create", batch.cubes)):
@@ -518,9 +518,14 @@ class Neo4jStore:
 
     def _sequence(self, tx: ManagedTransaction, parts: dict[str, Part]
                   ) -> dict[str, list[dict[str, Any]]]:
-        """The named files as one statement, in order: each one's rows."""
+        """The named files as one statement, in order: each one's rows. Only SEQUENCED files
+        (a test checks that none holds a `$` inside a string, which the renaming would
+        change)."""
         if not parts:
             return {}
+        unlisted = [n for n in parts if n.split(" ", 1)[0] not in self.SEQUENCED]
+        if unlisted:
+            raise ValueError(f"not a sequenced Cypher file: {unlisted}")
         text, params = statement_sequence.sequence(list(parts.values()))
         record = tx.run(text, params).single(strict=True)
         return dict(zip(parts, statement_sequence.rows(record, len(parts)), strict=True))

@@ -3,8 +3,9 @@
 Why: an add's write transaction ran eight statements (the ACL check, episodes, entities, cubes,
 relations, supersession, the audit event, the read-back), and inside a transaction each costs
 a round trip and about 1.2 ms of Neo4j CPU on top of its work (a bare `RETURN 1` in a
-transaction function). The files that follow one another without Python deciding anything in
-between now go as one statement.
+transaction function). Files whose inputs Python has before the first of them runs now go as
+one statement; where Python checks an answer (the ACL check's, the row counts), it raises
+afterwards and the transaction rolls back (Neo4jStore._begin_write).
 
 Each part is its file's whole text inside `CALL () { CALL () { ... } RETURN collect({...}) AS
 r<i> }`: the inner call runs the file as written; the outer folds its rows, none included, into
