@@ -199,8 +199,12 @@ def test_an_add_writes_in_two_statements(mem: GraphMem, uid: str) -> None:
     mem.store._write = spy  # type: ignore[method-assign]
     later = mem.add([{"role": "user", "content": "I hate spicy food since my trip to Lima."}],
                     user_id=uid)
-    mem.store._write = write  # type: ignore[method-assign]
     assert len(ran) == 2
+    # Every file is in its statement whatever the add holds (here no entity, no preference):
+    # the same two texts, each planned once.
+    mem.add([{"role": "user", "content": "ok"}], user_id=uid)
+    mem.store._write = write  # type: ignore[method-assign]
+    assert len(ran) == 4 and ran[2:] == ran[:2]
     assert len(later.superseded) == 1
     prefs = [c for c in later.cubes if c.meta.kind.value == "preference"]
     assert prefs and prefs[0].payload.attributes["polarity"] == "negative"

@@ -18,16 +18,23 @@ from graphmem.store.queries import cypher_root
 from graphmem.store.statement_sequence import Part
 
 
-def test_each_part_is_folded_into_one_list_and_its_own_parameters_renamed() -> None:
-    text, params = statement_sequence.sequence([
-        Part("UNWIND $rows AS r RETURN r.id AS id", ("id",), {"rows": [1], "actor": "a"}),
-        Part("UNWIND $rows AS r RETURN r AS x, $actor AS y", ("x", "y"),
-             {"rows": [2], "actor": "a"})])
-    assert params == {"actor": "a", "p0_rows": [1], "p1_rows": [2]}
+def test_each_part_is_folded_into_one_list_and_every_parameter_renamed() -> None:
+    """Even a parameter every part sends with the same value is renamed: the text must not
+    depend on the values, or Neo4j would plan it again (half a second) for new ones."""
+    first = [Part("UNWIND $rows AS r RETURN r.id AS id", ("id",), {"rows": [1], "actor": "a"}),
+             Part("UNWIND $rows AS r RETURN r AS x, $actor AS y", ("x", "y"),
+                  {"rows": [2], "actor": "a"})]
+    text, params = statement_sequence.sequence(first)
+    assert params == {"p0_rows": [1], "p0_actor": "a", "p1_rows": [2], "p1_actor": "a"}
     assert "RETURN collect({id: id}) AS r0" in text
     assert "RETURN collect({x: x, y: y}) AS r1" in text
-    assert "$p0_rows" in text and "$p1_rows" in text and "$rows" not in text
+    assert "$p0_rows" in text and "$p1_rows" in text and "$p1_actor" in text
+    assert "$rows" not in text and "$actor" not in text
     assert text.endswith("RETURN r0, r1")
+    other, _ = statement_sequence.sequence([
+        Part(p.text, p.columns, {"rows": [], "actor": "b" if i else "a"})
+        for i, p in enumerate(first)])
+    assert other == text
 
 
 def test_a_part_sees_the_writes_before_it_and_an_empty_part_stops_nothing(

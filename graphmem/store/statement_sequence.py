@@ -11,8 +11,12 @@ Each part is its file's whole text inside `CALL () { CALL () { ... } RETURN coll
 r<i> }`: the inner call runs the file as written; the outer folds its rows, none included, into
 one list, so the statement keeps its one row and a later part runs even when an earlier one
 returned nothing. Cypher runs the calls in order and each sees the writes before it, as the
-statements of one transaction did. Python adds only that envelope, never query logic; the
-parameters are shared or renamed per part as in graphmem.store.channel_union.
+statements of one transaction did. Python adds only that envelope, never query logic.
+
+Every parameter is renamed per part (`$p<i>_<name>`), even one that every part sends with the
+same value: the text then depends on the files alone, never on the values, and Neo4j plans
+each text once. Planning is dear here: about half a second for an add's first statement (the
+five files planned apart took as long together), so a caller keeps its list of files fixed.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphmem.store.channel_union import renamed_text, shared_parameters
+from graphmem.store.channel_union import renamed_text
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,9 @@ class Part:
 def sequence(parts: Sequence[Part]) -> tuple[str, dict[str, Any]]:
     """One statement running `parts` in order: its text and parameters. It returns one row
     whose column `r<i>` holds part i's rows as maps (see `rows`)."""
-    pairs = [(p.text, p.params) for p in parts]
-    shared, params = shared_parameters(pairs)
-    return _text(tuple((p.text, p.columns) for p in parts), shared), params
+    params = {f"p{i}_{name}": value for i, p in enumerate(parts)
+              for name, value in p.params.items()}
+    return _text(tuple((p.text, p.columns) for p in parts)), params
 
 
 def rows(record: Any, count: int) -> list[list[dict[str, Any]]]:
@@ -48,11 +52,11 @@ def rows(record: Any, count: int) -> list[list[dict[str, Any]]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _text(parts: tuple[tuple[str, tuple[str, ...]], ...], shared: frozenset[str]) -> str:
+def _text(parts: tuple[tuple[str, tuple[str, ...]], ...]) -> str:
     calls = []
     for i, (text, columns) in enumerate(parts):
         fields = ", ".join(f"{c}: {c}" for c in columns)
-        calls.append(f"CALL () {{\nCALL () {{\n{renamed_text(text, i, shared)}\n}}\n"
+        calls.append(f"CALL () {{\nCALL () {{\n{renamed_text(text, i, frozenset())}\n}}\n"
                      f"RETURN collect({{{fields}}}) AS r{i}\n}}")
     outputs = ", ".join(f"r{i}" for i in range(len(parts)))
     return "\n".join(calls) + f"\nRETURN {outputs}"
