@@ -91,15 +91,22 @@ def bench_search(mem: GraphMem, queries: list[str], recipe: str) -> dict[str, An
             "stage_p50": {k: float(np.percentile(v, 50)) for k, v in stages.items()}}
 
 
-def bench_add(mem: GraphMem, rng: random.Random, n: int) -> dict[str, float]:
+def bench_add(mem: GraphMem, rng: random.Random, n: int, warm: int = 50) -> dict[str, float]:
     """Single adds, each saying something new. The sentences and message ids come from the
     seeded generator, so on a graph kept from an earlier run (--keep) they would repeat it,
     and a known message or sentence writes no cube (a cheaper path than a real add): the
     run's start time goes into both."""
     samples = []
     created = 0
-    mem.add("warm up the extractor", user_id="bench0", session_id="bench-add-warm")
     run = time.time_ns()
+    # Warm up, as the searches do: Neo4j plans each statement again for every new
+    # combination of parameter types (an empty list or a filled one, a null or a string), and
+    # an add's first statement takes about half a second to plan; a server that has taken a
+    # few dozen adds has the plans (benchmarks/README.md, stop 22).
+    for i in range(warm):
+        text, _ = sentence(rng)
+        mem.add([{"role": "user", "content": f"{text} warm {run}{i}",
+                  "id": f"warm-{run}-{i}"}], user_id="bench0", session_id="bench-add-warm")
     for i in tqdm(range(n), desc="add", leave=False):
         text, _ = sentence(rng)
         text = f"{text.rstrip('.')} on trip {run}{i}."
