@@ -99,9 +99,9 @@ def named_queries(mem: GraphMem) -> Iterator[list[str]]:
         seen.append(query)
         return run(tx, query, **params)
 
-    def sequence_spy(tx: Any, parts: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        seen.extend(name.split(" ", 1)[0] for name in parts)
-        return sequence(tx, parts)
+    def sequence_spy(tx: Any, files: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        seen.extend(files)
+        return sequence(tx, files)
 
     mem.store._run = spy  # type: ignore[method-assign]
     mem.store._sequence = sequence_spy  # type: ignore[method-assign]

@@ -77,11 +77,11 @@ def test_relate_writes_nothing_for_an_actor_without_write_on_the_scope(
     source, target = (r["id"] for r in records)
     outsider = f"user:{uid}x"
     mem.remember("I live elsewhere.", user_id=f"{uid}x")  # exists, may not write `scope`
-    part = Part(mem.store._q["entities/relate"], ("related",), {
-        "actor": outsider, "scope": scope,
-        "rows": [{"source": source, "relation": "probe", "target": target,
-                  "episode_ids": [], "extractor": "test"}]})
-    rows = mem.store._write("probe", lambda tx: mem.store._sequence(tx, {"entities/relate": part}))
+    relate = {"actor": outsider, "scope": scope,
+              "rows": [{"source": source, "relation": "probe", "target": target,
+                        "episode_ids": [], "extractor": "test"}]}
+    rows = mem.store._write("probe",
+                            lambda tx: mem.store._sequence(tx, {"entities/relate": relate}))
     assert rows == {"entities/relate": [{"related": 0}]}
     found, _, _ = driver.execute_query(
         "MATCH (:Entity {id: $a})-[r:RELATED {type: 'probe'}]->(:Entity {id: $b}) "
@@ -102,6 +102,5 @@ def test_a_principals_first_add_counts_each_mention_once(mem: GraphMem, uid: str
 
 
 def test_only_listed_files_are_sequenced(mem: GraphMem) -> None:
-    part = Part("RETURN 1 AS one", ("one",))
     with pytest.raises(ValueError, match="not a sequenced"):
-        mem.store._write("probe", lambda tx: mem.store._sequence(tx, {"admin/stats": part}))
+        mem.store._write("probe", lambda tx: mem.store._sequence(tx, {"admin/stats": {}}))

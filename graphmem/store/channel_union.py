@@ -29,11 +29,11 @@ _MISSING = object()
 def union(parts: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
     """One statement for `parts` (each a channel file's text and its parameters): its text and
     parameters. Its rows carry PART_COLUMN, the index of the part they come from."""
-    shared, params = shared_parameters(parts)
+    shared, params = _shared_parameters(parts)
     return _text(tuple(text for text, _ in parts), shared), params
 
 
-def shared_parameters(parts: Sequence[tuple[str, dict[str, Any]]]
+def _shared_parameters(parts: Sequence[tuple[str, dict[str, Any]]]
                       ) -> tuple[frozenset[str], dict[str, Any]]:
     """The names every part sends with the same value, and the statement's parameters: those
     once under their own name, the others once per part as `p<i>_<name>`."""
@@ -42,7 +42,7 @@ def shared_parameters(parts: Sequence[tuple[str, dict[str, Any]]]
     params: dict[str, Any] = {}
     for i, (_, own) in enumerate(parts):
         for name, value in own.items():
-            params[name if name in shared else _renamed(i, name)] = value
+            params[name if name in shared else renamed(i, name)] = value
     return shared, params
 
 
@@ -53,7 +53,8 @@ def _same_everywhere(name: str, parts: Sequence[tuple[str, dict[str, Any]]]) -> 
         for _, params in parts[1:])  # 1 == 1.0 == True, but Cypher tells them apart
 
 
-def _renamed(part: int, name: str) -> str:
+def renamed(part: int, name: str) -> str:
+    """A parameter's name in part `part` of a joined statement."""
     return f"p{part}_{name}"
 
 
@@ -68,4 +69,4 @@ def _text(texts: tuple[str, ...], shared: frozenset[str]) -> str:
 def renamed_text(text: str, part: int, shared: frozenset[str]) -> str:
     """`text` with each parameter not in `shared` renamed for part `part`."""
     return _PARAM.sub(lambda m: m.group(0) if m.group(1) in shared
-                      else "$" + _renamed(part, m.group(1)), text)
+                      else "$" + renamed(part, m.group(1)), text)

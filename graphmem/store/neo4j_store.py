@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import Any, ClassVar, TypeVar
 
 from neo4j import READ_ACCESS, Driver, GraphDatabase, ManagedTransaction, Session
 from neo4j import exceptions as neo4j_errors
@@ -129,9 +130,18 @@ def _search_label(queries: Sequence[ChannelQuery]) -> str:
 
 
 class Neo4jStore:
-    # The files an add runs joined into statements (graphmem.store.statement_sequence).
-    SEQUENCED = ("acl/begin_write", "episodes/write", "entities/merge", "cubes/create",
-                 "entities/relate", "cubes/supersede", "audit/record", "cubes/get_many")
+    # The files an add runs joined into statements (graphmem.store.statement_sequence), each
+    # with the columns its rows return.
+    SEQUENCED: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType({
+        "acl/begin_write": ("actor_exists", "may_write_scope", "may_own"),
+        "episodes/write": ("id", "is_new"),
+        "entities/merge": ("id",),
+        "cubes/create": ("requested_id", "id", "created"),
+        "entities/relate": ("related",),
+        "cubes/supersede": ("old",),
+        "audit/record": ("id",),
+        "cubes/get_many": ("cube", "episode_ids", "entities", "access"),
+    })
 
     def __init__(self, settings: Settings, driver: Driver | None = None) -> None:
         self._settings = settings
@@ -244,11 +254,9 @@ class Neo4jStore:
         return list(tx.run(self._q[query], **params))
 
     def _audit_tx(self, tx: ManagedTransaction, actor: str, action: str, *,
-                  targets: list[str], scope: str | None = None, subject: str | None = None,
-                  result: str = "ok", detail: str | None = None) -> None:
-        self._run(tx, "audit/record", **self._audit_params(
-            actor, action, targets=targets, scope=scope, subject=subject, result=result,
-            detail=detail))
+                  targets: list[str], **details: Any) -> None:
+        self._run(tx, "audit/record", **self._audit_params(actor, action, targets=targets,
+                                                           **details))
 
     @staticmethod
     def _audit_params(actor: str, action: str, *, targets: list[str], scope: str | None = None,
@@ -298,7 +306,8 @@ class Neo4jStore:
                   scope_kind=principal.scope_kind, scope_key=scope_key(principal.own_scope))
 
     def _begin_write(self, tx: ManagedTransaction, actor: str, scope: str, owner: str, *,
-                     then: dict[str, Part] | None = None) -> dict[str, list[dict[str, Any]]]:
+                     then: dict[str, dict[str, Any]] | None = None
+                     ) -> dict[str, list[dict[str, Any]]]:
         """First statement of every transaction that stores memory: the acting user or agent
         exists from its first write on, the ACL and ownership checks pass, and the owner and
         scope are locked against a concurrent erasure (cypher/acl/begin_write.cypher).
@@ -309,19 +318,17 @@ class Neo4jStore:
         about 1.3 ms of an add). An existing principal writing another scope no longer has a
         missing own scope made again on the way.
 
-        `then`'s files run in the same statement, after the checks (graphmem.store.
-        statement_sequence): another round trip less. They run before Python reads the
-        checks' answer, so each must first match the actor's write grant on the scope (as
-        every write file does): then a scope the actor may not write, or a principal not
-        made yet, makes them write nothing, and they can run again after ensure_principal.
-        A write the owner did not consent to (`may_own`) is written, and the error raised
-        here rolls the whole transaction back. Returns their rows."""
+        `then`'s files (name: parameters) run in the same statement, after the checks
+        (graphmem.store.statement_sequence): another round trip less. They run before Python
+        reads the checks' answer, so each must first match the actor's write grant on the
+        scope (as every write file does): then a scope the actor may not write, or a
+        principal not made yet, makes them write nothing, and they can run again after
+        ensure_principal. A write the owner did not consent to (`may_own`) is written, and
+        the error raised here rolls the whole transaction back. Returns their rows."""
         acting = Principal.parse(actor)
         params = {"actor": actor, "owner": owner, "scope": scope,
                   "owner_scope": Principal.parse(owner).own_scope}
-        parts = {"acl/begin_write": Part(self._q["acl/begin_write"],
-                                         ("actor_exists", "may_write_scope", "may_own"), params),
-                 **(then or {})}
+        parts = {"acl/begin_write": params, **(then or {})}
         rows = self._sequence(tx, parts)
         row = rows.pop("acl/begin_write")[0]
         if acting.kind != "group" and (not row["actor_exists"] or (
@@ -426,19 +433,18 @@ class Neo4jStore:
             # is a statement of its own after it.
             actors = list(dict.fromkeys(a for a, _ in batches))
             outcomes: list[WriteOutcome] = []
-            read: list[Any] = []
+            read: list[StoredCube] = []
             for i, (actor, batch) in enumerate(batches):
                 fold = len(actors) == 1 and i == len(batches) - 1
-                outcome, read = self._write_batch_tx(
-                    tx, actor, batch,
-                    read_back=(lambda o: [*outcomes, o]) if fold else None)
+                outcome, read = self._write_batch_tx(tx, actor, batch,
+                                                     read_back=outcomes if fold else None)
                 outcomes.append(outcome)
             if len(actors) > 1:
-                read = [row for a in actors
+                read = [cube for a in actors
                         if (ids := [i for (b, _), o in zip(batches, outcomes, strict=True)
                                     if b == a for i in _created_ids(o)])
-                        for row in self._run(tx, "cubes/get_many", actor=a, ids=ids)]
-            by_id = {c.props["id"]: c for c in map(_row_with_text_times, read)}
+                        for cube in self._get_cubes_tx(tx, a, ids)]
+            by_id = {c.props["id"]: c for c in read}
             for outcome in outcomes:
                 outcome.stored = [by_id[i] for i in _created_ids(outcome) if i in by_id]
             return outcomes
@@ -447,11 +453,11 @@ class Neo4jStore:
 
     def _write_batch_tx(
         self, tx: ManagedTransaction, actor: str, batch: WriteBatch, *,
-        read_back: Callable[[WriteOutcome], list[WriteOutcome]] | None = None,
-    ) -> tuple[WriteOutcome, list[dict[str, Any]]]:
+        read_back: list[WriteOutcome] | None = None,
+    ) -> tuple[WriteOutcome, list[StoredCube]]:
         """Two statements: the ACL check and what the batch writes, then supersession, the
-        audit event and the read-back of the cubes created by `read_back`'s outcomes (none
-        without it). Returns the outcome and the read-back's rows.
+        audit event and the read-back of the cubes this batch and the earlier `read_back`
+        outcomes created (none without it). Returns the outcome and the cubes read back.
 
         Every file is in its statement whatever the batch holds, with no rows where it has
         none (an empty file costs a few hundredths of a millisecond): so there are two
@@ -459,21 +465,20 @@ class Neo4jStore:
         and half a second of planning, for each combination of them."""
         has_episodes = bool(batch.episodes)  # the links, names and reply context come with them
         parts = {
-            "episodes/write": Part(self._q["episodes/write"], ("id", "is_new"), dict(
+            "episodes/write": dict(
                 actor=actor, scope=batch.scope, rows=[vars(e) for e in batch.episodes],
                 pairs=[{"prev": a, "next": b} for a, b in batch.session_links
                        ] if has_episodes else [],
                 principal=batch.subject or actor,
                 names=batch.subject_names if has_episodes else [],
                 extensions=[{"episode": e, "text": t} for e, t in batch.context_extensions
-                            ] if has_episodes else [])),
-            "entities/merge": Part(self._q["entities/merge"], ("id",), dict(
-                actor=actor, scope=batch.scope, rows=[vars(e) for e in batch.entities])),
-            "cubes/create": Part(self._q["cubes/create"], ("requested_id", "id", "created"),
-                                 dict(actor=actor, scope=batch.scope,
-                                      rows=[vars(c) for c in batch.cubes])),
-            "entities/relate": Part(self._q["entities/relate"], ("related",), dict(
-                actor=actor, scope=batch.scope, rows=[vars(r) for r in batch.relations])),
+                            ] if has_episodes else []),
+            "entities/merge": dict(actor=actor, scope=batch.scope,
+                                   rows=[vars(e) for e in batch.entities]),
+            "cubes/create": dict(actor=actor, scope=batch.scope,
+                                 rows=[vars(c) for c in batch.cubes]),
+            "entities/relate": dict(actor=actor, scope=batch.scope,
+                                    rows=[vars(r) for r in batch.relations]),
         }
         written = self._begin_write(tx, actor, batch.scope, batch.subject or actor, then=parts)
         for name, sent in (("episodes/write", batch.episodes), ("entities/merge", batch.entities),
@@ -493,34 +498,31 @@ class Neo4jStore:
             if c.created and (p := props_by_id[c.requested_id]).get("kind") == "preference"
         ]
         outcome = WriteOutcome(episode_ids, new_ids, cubes, entity_ids)
+        read_ids = [i for o in [*read_back, outcome] for i in _created_ids(o)
+                    ] if read_back is not None else []
         closed = self._sequence(tx, {
-            "cubes/supersede": Part(self._q["cubes/supersede"], ("old",), dict(
-                rows=created_prefs, batch_ids=[c.id for c in cubes],
-                single_valued=list(batch.single_valued_categories))),
-            "audit/record": Part(self._q["audit/record"], ("id",), self._audit_params(
+            "cubes/supersede": dict(rows=created_prefs, batch_ids=[c.id for c in cubes],
+                                    single_valued=list(batch.single_valued_categories)),
+            "audit/record": self._audit_params(
                 actor, "add", targets=[c.id for c in cubes if c.created], scope=batch.scope,
-                subject=batch.subject, detail=f"episodes={len(new_ids)} cubes={len(cubes)}")),
-            "cubes/get_many": Part(
-                self._q["cubes/get_many"], ("cube", "episode_ids", "entities", "access"),
-                {"actor": actor, "ids": [i for o in (read_back(outcome) if read_back else [])
-                                         for i in _created_ids(o)]}),
+                subject=batch.subject, detail=f"episodes={len(new_ids)} cubes={len(cubes)}"),
+            "cubes/get_many": {"actor": actor, "ids": read_ids},
         })
         outcome.superseded = [r["old"] for r in closed["cubes/supersede"]]
-        return outcome, closed["cubes/get_many"]
+        return outcome, [_row_with_text_times(r) for r in closed["cubes/get_many"]]
 
-    def _sequence(self, tx: ManagedTransaction, parts: dict[str, Part]
+    def _sequence(self, tx: ManagedTransaction, files: dict[str, dict[str, Any]]
                   ) -> dict[str, list[dict[str, Any]]]:
-        """The named files as one statement, in order: each one's rows. Only SEQUENCED files
-        (a test checks that none holds a `$` inside a string, which the renaming would
-        change)."""
-        if not parts:
-            return {}
-        unlisted = [n for n in parts if n.split(" ", 1)[0] not in self.SEQUENCED]
+        """The named files (name: parameters) as one statement, in order: each one's rows.
+        Only SEQUENCED files (a test checks that none holds a `$` inside a string, which the
+        renaming would change)."""
+        unlisted = [name for name in files if name not in self.SEQUENCED]
         if unlisted:
             raise ValueError(f"not a sequenced Cypher file: {unlisted}")
-        text, params = statement_sequence.sequence(list(parts.values()))
+        text, params = statement_sequence.sequence(
+            [Part(self._q[name], self.SEQUENCED[name], own) for name, own in files.items()])
         record = tx.run(text, params).single(strict=True)
-        return dict(zip(parts, statement_sequence.rows(record, len(parts)), strict=True))
+        return dict(zip(files, statement_sequence.rows(record, len(files)), strict=True))
 
     def check_write(self, actor: str, cube_id: str) -> WriteCheck | None:
         def fn(tx: _Runner) -> WriteCheck | None:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphmem.store.channel_union import renamed_text
+from graphmem.store.channel_union import renamed, renamed_text
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class Part:
 def sequence(parts: Sequence[Part]) -> tuple[str, dict[str, Any]]:
     """One statement running `parts` in order: its text and parameters. It returns one row
     whose column `r<i>` holds part i's rows as maps (see `rows`)."""
-    params = {f"p{i}_{name}": value for i, p in enumerate(parts)
+    params = {renamed(i, name): value for i, p in enumerate(parts)
               for name, value in p.params.items()}
     return _text(tuple((p.text, p.columns) for p in parts)), params
 
