@@ -156,3 +156,33 @@ def test_closest_entity_follows_the_resolve_query_rule() -> None:
     assert closest_entity(new, [far, same_name, nearer_other_type], threshold) is None
     got = closest_entity(new, [near, nearest_untyped, far], threshold)
     assert got is not None and got[0] is nearest_untyped
+
+
+def test_add_many_for_several_users_sends_an_adds_two_statement_texts(mem: GraphMem) -> None:
+    """Several users' conversations in one add_many: each conversation's two statements have
+    the texts a single add has, and each user's cubes are read back on their own. A closing
+    statement with one read per user was a new text, planned again (half a second), for each
+    count of users."""
+    users = [f"u{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    texts: list[str] = []
+    write = mem.store._write
+
+    def spy(what: str, fn: Any) -> Any:
+        def counted(tx: Any) -> Any:
+            run = tx.run
+            tx.run = lambda query, *a, **k: (texts.append(query), run(query, *a, **k))[1]
+            return fn(tx)
+        return write(what, counted)
+
+    mem.store._write = spy  # type: ignore[method-assign]
+    try:
+        mem.add("I love hiking in the Alps.", user_id=users[0])
+        single = {t for t in texts if t.startswith("CALL ()")}  # not acl/ensure_principal
+        texts.clear()
+        results = mem.add_many([{"user_id": u, "messages": f"I prefer tea, says {u}."}
+                                for u in users])
+    finally:
+        mem.store._write = write  # type: ignore[method-assign]
+    assert len(single) == 2
+    assert {t for t in texts if t.startswith("CALL ()")} == single
+    assert all(r.cubes for r in results)
