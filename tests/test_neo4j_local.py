@@ -101,6 +101,30 @@ def test_server_runs_with_the_vector_merge_factor(settings: Settings,
         changed, server.ServerLayout.of(changed))
 
 
+def _in_list_estimates(settings: Settings, sizes: tuple[int, ...]) -> list[float]:
+    """The planner's row estimate for `n.x IN $rows` over 20 nodes, per length of $rows."""
+    auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
+    with GraphDatabase.driver(settings.neo4j_uri, auth=auth) as driver:
+        driver.execute_query("MERGE (p:SizeProbe {x: 0}) WITH p "
+                             "UNWIND range(1, 19) AS i MERGE (:SizeProbe {x: i})")
+        out = []
+        for size in sizes:
+            _, summary, _ = driver.execute_query(
+                "EXPLAIN MATCH (n:SizeProbe) WHERE n.x IN $rows RETURN n",
+                rows=list(range(size)))
+            out.append(float(summary.plan["args"]["EstimatedRows"]))
+    return out
+
+
+def test_server_plans_without_parameter_sizes(settings: Settings) -> None:
+    """One plan serves a statement whatever the length of its lists and texts. With Neo4j's
+    size hints (its default) the planner sizes `IN $list` by the list's length rounded up to a
+    power of ten and caches a plan per such length, so a cold server planned an add again and
+    again (benchmarks/README.md, stop 23). Without them, 5 ids and 500 get the same estimate."""
+    few, many = _in_list_estimates(settings, (5, 500))
+    assert few == many
+
+
 def test_default_password_was_never_active(settings: Settings) -> None:
     with (
         GraphDatabase.driver(settings.neo4j_uri, auth=("neo4j", "neo4j")) as driver,
