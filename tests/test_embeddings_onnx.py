@@ -35,7 +35,9 @@ def test_int8_stays_close_but_is_not_the_same(tmp_path: Path) -> None:
     int8 = np.asarray(SentenceTransformerEmbedder(
         Settings(embedding_backend="onnx-int8", cache_dir=tmp_path), cache_size=0).embed(TEXTS))
     cosines = (fp32 * int8).sum(axis=1)
-    assert cosines.min() > 0.85 and np.abs(fp32 - int8).max() > 1e-4
+    # One scale per output channel: 0.981 at worst here, where one scale per weight matrix
+    # gave 0.922 ("hi").
+    assert cosines.min() > 0.975 and np.abs(fp32 - int8).max() > 1e-4
 
 
 def test_a_gpu_device_runs_on_pytorch() -> None:
