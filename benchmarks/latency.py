@@ -100,9 +100,10 @@ def bench_add(mem: GraphMem, rng: random.Random, n: int, warm: int = 50) -> dict
     created = 0
     run = time.time_ns()
     # Warm up, as the searches do: Neo4j plans each statement again for every new
-    # combination of parameter types (an empty list or a filled one, a null or a string), and
-    # an add's first statement takes about half a second to plan; a server that has taken a
-    # few dozen adds has the plans (benchmarks/README.md, stop 22).
+    # combination of parameter types (an empty list or a filled one, a null or a string; and
+    # on a server that keeps Neo4j's default size hints, every new length), and an add's first
+    # statement takes about half a second to plan; the JIT warms up over many more calls
+    # (benchmarks/README.md, stops 22 and 23).
     for i in range(warm):
         text, _ = sentence(rng)
         mem.add([{"role": "user", "content": f"{text} warm {run}{i}",
