@@ -137,8 +137,11 @@ def ingestion(mem: GraphMem, workers: dict[str, PeerWorker], n: int,
 
 
 def interleaved(mem: GraphMem, workers: dict[str, PeerWorker], queries: list[str],
-                modes: dict[str, list[str]], limit: int) -> dict[str, list[float]]:
-    """Each query through every system, the starting one rotating; ms per call."""
+                modes: dict[str, list[str]], limit: int, warmup: list[str]
+                ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Each query through every system, the starting one rotating; ms per call, for the
+    measured queries and for the warm-up ones before them (kept to show when each system
+    settles: a JVM server compiles its hot paths over thousands of calls)."""
     embedder = mem.embedder
     calls: list[tuple[str, Any]] = [
         ("embed (yardstick)", lambda q: _wall(lambda: embedder.embed([q]))),
@@ -148,15 +151,21 @@ def interleaved(mem: GraphMem, workers: dict[str, PeerWorker], queries: list[str
             label = name if mode == "default" else f"{name} ({mode})"
             calls.append((label, lambda q, w=worker, m=mode: float(w.request(
                 "search", user="bench0", query=q, limit=limit, mode=m)["ms"])))
-    for q in queries[:20]:  # warm up plans, caches and JITs
-        for _, call in calls:
-            call(q + " warm")
-    samples: dict[str, list[float]] = {label: [] for label, _ in calls}
-    for i, q in enumerate(tqdm(queries, desc="search, interleaved", leave=False)):
-        for j in range(len(calls)):
-            label, call = calls[(i + j) % len(calls)]
-            samples[label].append(call(q))
-    return samples
+    def run(batch: list[str], desc: str) -> dict[str, list[float]]:
+        samples: dict[str, list[float]] = {label: [] for label, _ in calls}
+        for i, q in enumerate(tqdm(batch, desc=desc, leave=False)):
+            for j in range(len(calls)):
+                label, call = calls[(i + j) % len(calls)]
+                samples[label].append(call(q))
+        return samples
+
+    warm = run(warmup, "warm-up, interleaved")  # plans, caches and JITs
+    return run(queries, "search, interleaved"), warm
+
+
+def windows(samples: list[float], size: int = 50) -> list[float]:
+    """p50 of each run of `size` calls: how a system's latency moved during the warm-up."""
+    return [pct(samples[i:i + size])["p50"] for i in range(0, len(samples), size)]
 
 
 def server_pids(settings: Settings, workers: dict[str, PeerWorker]) -> list[int]:
@@ -194,8 +203,12 @@ def run_latency(args: argparse.Namespace) -> None:
                 row["settle_s"] = wait_for_idle(server_pids(settings, workers))
                 queries = [f"what do I think about {rng.choice(THINGS)} in "
                            f"{rng.choice(PLACES)}? #{size}-{i}" for i in range(args.queries)]
-                samples = interleaved(mem, workers, queries, modes, args.limit)
+                warmup = [f"what do I think about {rng.choice(THINGS)} in "
+                          f"{rng.choice(PLACES)}? warm #{size}-{i}" for i in range(args.warmup)]
+                samples, warm = interleaved(mem, workers, queries, modes, args.limit, warmup)
                 row["search"] = {label: pct(s) for label, s in samples.items()}
+                row["warmup"] = {"queries": args.warmup,
+                                 "p50_per_50": {label: windows(s) for label, s in warm.items()}}
                 if args.ingest:
                     row["ingestion"] = ingestion(mem, workers, args.ingest, rng)
                 row["rss_mb"] = {"client (GraphMem)": rss_mb(os.getpid()),
@@ -297,6 +310,10 @@ def main() -> None:
     lat.add_argument("--sizes", default="10000,100000")
     lat.add_argument("--queries", type=int, default=300)
     lat.add_argument("--limit", type=int, default=10, help="memories per search")
+    lat.add_argument("--warmup", type=int, default=300,
+                     help="untimed queries through every system first (interleaved as the "
+                     "timed ones): Neo4j's JIT warms up over thousands of statements, and 20 "
+                     "(the earlier default) left the servers cold (benchmarks/README.md, stop 23)")
     lat.add_argument("--ingest", type=int, default=500,
                      help="messages through each public add path (0: skip)")
     lat.add_argument("--peers", default=",".join(PEERS))
