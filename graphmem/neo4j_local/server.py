@@ -503,12 +503,12 @@ def render_conf(settings: Settings, layout: ServerLayout) -> str:
         "internal.dbms.index.vector.standard_merge_factor": str(settings.neo4j_vector_merge_factor),
         "internal.dbms.index.vector.population_merge_factor":
             str(settings.neo4j_vector_merge_factor),
-        # Plan a statement once for every length of its lists and strings (internal, 5.26).
-        # With size hints on (the default), a plan is cached per parameter size rounded up to
-        # a power of ten, so an add whose lists or texts change length was planned again, about
-        # half a second each for its five-file statement: 31 of a cold server's first 200 adds
-        # took over 250 ms (30.7 s in all), against 2 without (benchmarks/README.md, stop 23).
-        # GraphMem's statements are index-driven, so nothing in them needs the sizes.
+        # Plan a statement once, whatever the length of its lists and strings (internal,
+        # 5.26). With size hints on (the default), a plan is cached per parameter length
+        # rounded up to a power of ten, so an add whose lists or texts changed length was
+        # planned again, about half a second each for its five-file statement: 31 and 10 of a
+        # cold server's first 200 adds took over 250 ms in two runs, against 2 and 4 without
+        # (benchmarks/README.md, stop 23). Every statement GraphMem sends kept its plan.
         "internal.cypher.use_parameter_size": "false",
     }
     header = (
