@@ -110,3 +110,24 @@ def named_queries(mem: GraphMem) -> Iterator[list[str]]:
     finally:
         mem.store._run = run  # type: ignore[method-assign]
         mem.store._sequence = sequence  # type: ignore[method-assign]
+
+
+@contextmanager
+def written_statements(mem: GraphMem) -> Iterator[list[str]]:
+    """The statement texts the store's write transactions run while the block runs, in order
+    (a sequenced write is one text however many files it joins)."""
+    seen: list[str] = []
+    write = mem.store._write
+
+    def spy(what: str, fn: Any) -> Any:
+        def counted(tx: Any) -> Any:
+            run = tx.run
+            tx.run = lambda query, *a, **k: (seen.append(query), run(query, *a, **k))[1]
+            return fn(tx)
+        return write(what, counted)
+
+    mem.store._write = spy  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        mem.store._write = write  # type: ignore[method-assign]

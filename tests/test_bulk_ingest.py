@@ -15,6 +15,7 @@ from graphmem.errors import InvalidInput
 from graphmem.ingestion import closest_entity
 from graphmem.models import AddResult
 from graphmem.store.protocol import EntityRow
+from tests.conftest import written_statements
 
 
 def conversations(users: dict[str, str]) -> list[dict[str, Any]]:
@@ -164,25 +165,12 @@ def test_add_many_for_several_users_sends_an_adds_two_statement_texts(mem: Graph
     statement with one read per user was a new text, planned again (half a second), for each
     count of users."""
     users = [f"u{uuid.uuid4().hex[:8]}" for _ in range(3)]
-    texts: list[str] = []
-    write = mem.store._write
-
-    def spy(what: str, fn: Any) -> Any:
-        def counted(tx: Any) -> Any:
-            run = tx.run
-            tx.run = lambda query, *a, **k: (texts.append(query), run(query, *a, **k))[1]
-            return fn(tx)
-        return write(what, counted)
-
-    mem.store._write = spy  # type: ignore[method-assign]
-    try:
+    with written_statements(mem) as texts:
         mem.add("I love hiking in the Alps.", user_id=users[0])
         single = {t for t in texts if t.startswith("CALL ()")}  # not acl/ensure_principal
         texts.clear()
         results = mem.add_many([{"user_id": u, "messages": f"I prefer tea, says {u}."}
                                 for u in users])
-    finally:
-        mem.store._write = write  # type: ignore[method-assign]
     assert len(single) == 2
     assert {t for t in texts if t.startswith("CALL ()")} == single
     assert all(r.cubes for r in results)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from neo4j import Driver
@@ -17,6 +16,7 @@ from graphmem.embeddings import SentenceTransformerEmbedder
 from graphmem.extractors.base import ExtractedEntity, ExtractedMemory, Extraction, Turn
 from graphmem.retrieval import RECIPES
 from graphmem.settings import Settings
+from tests.conftest import written_statements
 from tests.test_extractors_llm import VALID, Script, server  # noqa: F401  (fixture)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "prefeval-dev"
@@ -186,24 +186,13 @@ def test_an_add_writes_in_two_statements(mem: GraphMem, uid: str) -> None:
     event and read-back as a second (graphmem.store.statement_sequence): two statements in
     one transaction where there were eight, with the same outcome."""
     mem.add([{"role": "user", "content": "I love spicy food."}], user_id=uid)
-    ran: list[str] = []
-    write = mem.store._write
-
-    def spy(what: str, fn: Any) -> Any:
-        def counted(tx: Any) -> Any:
-            run = tx.run
-            tx.run = lambda query, *a, **k: (ran.append(query), run(query, *a, **k))[1]
-            return fn(tx)
-        return write(what, counted)
-
-    mem.store._write = spy  # type: ignore[method-assign]
-    later = mem.add([{"role": "user", "content": "I hate spicy food since my trip to Lima."}],
-                    user_id=uid)
-    assert len(ran) == 2
-    # Every file is in its statement whatever the add holds (here no entity, no preference):
-    # the same two texts, each planned once.
-    mem.add([{"role": "user", "content": "ok"}], user_id=uid)
-    mem.store._write = write  # type: ignore[method-assign]
+    with written_statements(mem) as ran:
+        later = mem.add([{"role": "user",
+                          "content": "I hate spicy food since my trip to Lima."}], user_id=uid)
+        assert len(ran) == 2
+        # Every file is in its statement whatever the add holds (here no entity, no
+        # preference): the same two texts, each planned once.
+        mem.add([{"role": "user", "content": "ok"}], user_id=uid)
     assert len(ran) == 4 and ran[2:] == ran[:2]
     assert len(later.superseded) == 1
     prefs = [c for c in later.cubes if c.meta.kind.value == "preference"]
